@@ -1,0 +1,297 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-ini/ini"
+)
+
+// ConfigError is one problem in an INI file, named by section and key.
+type ConfigError struct {
+	Section string
+	Key     string
+	Msg     string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("[%s]: %s", e.Section, e.Msg)
+	}
+	return fmt.Sprintf("[%s] %s: %s", e.Section, e.Key, e.Msg)
+}
+
+// Problems accumulates configuration errors so validate can print all of
+// them at once instead of stopping at the first.
+type Problems struct{ list []error }
+
+// Add records a problem.
+func (p *Problems) Add(section, key, format string, args ...any) {
+	p.list = append(p.list, &ConfigError{Section: section, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// AddErr records an error as is (it should already name its section).
+func (p *Problems) AddErr(err error) {
+	if err != nil {
+		p.list = append(p.list, err)
+	}
+}
+
+// List returns the problems in the order they were found.
+func (p *Problems) List() []error { return p.list }
+
+// Err returns nil or all problems joined.
+func (p *Problems) Err() error { return errors.Join(p.list...) }
+
+// Section reads typed values from one INI section, recording bad values
+// and, at Done, keys nobody asked for (usually typos).
+type Section struct {
+	sec  *ini.Section
+	used map[string]bool
+	p    *Problems
+}
+
+// NewSection wraps sec; problems go to p.
+func NewSection(sec *ini.Section, p *Problems) *Section {
+	return &Section{sec: sec, used: map[string]bool{}, p: p}
+}
+
+// Name is the section name.
+func (s *Section) Name() string { return s.sec.Name() }
+
+// Has reports whether key is set.
+func (s *Section) Has(key string) bool { return s.sec.HasKey(key) }
+
+// Errorf records a problem with key.
+func (s *Section) Errorf(key, format string, args ...any) {
+	s.p.Add(s.sec.Name(), key, format, args...)
+}
+
+// Ignore marks keys as known without reading them.
+func (s *Section) Ignore(keys ...string) {
+	for _, k := range keys {
+		s.used[k] = true
+	}
+}
+
+func (s *Section) raw(key string) (string, bool) {
+	s.used[key] = true
+	if !s.sec.HasKey(key) {
+		return "", false
+	}
+	return strings.TrimSpace(s.sec.Key(key).String()), true
+}
+
+// String returns key's value or def.
+func (s *Section) String(key, def string) string {
+	if v, ok := s.raw(key); ok {
+		return v
+	}
+	return def
+}
+
+// Required returns key's value, recording a problem if it is absent or empty.
+func (s *Section) Required(key string) string {
+	v, ok := s.raw(key)
+	if !ok || v == "" {
+		s.Errorf(key, "required")
+	}
+	return v
+}
+
+// Bool parses yes/no, true/false, on/off, 1/0.
+func (s *Section) Bool(key string, def bool) bool {
+	v, ok := s.raw(key)
+	if !ok || v == "" {
+		return def
+	}
+	switch strings.ToLower(v) {
+	case "yes", "true", "on", "1", "y":
+		return true
+	case "no", "false", "off", "0", "n":
+		return false
+	}
+	s.Errorf(key, "%q is not a boolean (yes/no)", v)
+	return def
+}
+
+// Int parses an integer within [min, max].
+func (s *Section) Int(key string, def, min, max int) int {
+	v, ok := s.raw(key)
+	if !ok || v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		s.Errorf(key, "%q is not an integer", v)
+		return def
+	}
+	if n < min || n > max {
+		s.Errorf(key, "%d is out of range %d..%d", n, min, max)
+		return def
+	}
+	return n
+}
+
+// Size parses a byte size such as 512, 10k, 25M, 1G.
+func (s *Section) Size(key string, def int64) int64 {
+	v, ok := s.raw(key)
+	if !ok || v == "" {
+		return def
+	}
+	n, err := ParseSize(v)
+	if err != nil {
+		s.Errorf(key, "%v", err)
+		return def
+	}
+	return n
+}
+
+// Duration parses Go durations ("90s", "5m") and ACE's [DD:]HH:MM:SS form;
+// a bare number is seconds.
+func (s *Section) Duration(key string, def time.Duration) time.Duration {
+	v, ok := s.raw(key)
+	if !ok || v == "" {
+		return def
+	}
+	d, err := ParseDuration(v)
+	if err != nil {
+		s.Errorf(key, "%v", err)
+		return def
+	}
+	return d
+}
+
+// List splits a comma-separated value, trimming items and dropping empty ones.
+func (s *Section) List(key string) []string {
+	v, ok := s.raw(key)
+	if !ok {
+		return nil
+	}
+	return SplitList(v)
+}
+
+// Regexp compiles key's value; a compile error is a problem.
+func (s *Section) Regexp(key string) *regexp.Regexp {
+	v, ok := s.raw(key)
+	if !ok || v == "" {
+		return nil
+	}
+	re, err := regexp.Compile(v)
+	if err != nil {
+		s.Errorf(key, "bad regular expression: %v", err)
+		return nil
+	}
+	return re
+}
+
+// OneOf returns key's value if it is one of choices.
+func (s *Section) OneOf(key, def string, choices ...string) string {
+	v, ok := s.raw(key)
+	if !ok || v == "" {
+		return def
+	}
+	for _, c := range choices {
+		if strings.EqualFold(v, c) {
+			return c
+		}
+	}
+	s.Errorf(key, "%q is not one of %s", v, strings.Join(choices, ", "))
+	return def
+}
+
+// KeysWithPrefix returns the section's keys starting with prefix, sorted,
+// and marks them used.
+func (s *Section) KeysWithPrefix(prefix string) []string {
+	var out []string
+	for _, k := range s.sec.KeyStrings() {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+			s.used[k] = true
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Done records every key that was never read as unknown.
+func (s *Section) Done() {
+	for _, k := range s.sec.KeyStrings() {
+		if !s.used[k] {
+			s.Errorf(k, "unknown key")
+		}
+	}
+}
+
+// SplitList splits a comma-separated list, trimming and dropping empties.
+func SplitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// ParseDuration accepts Go durations, ACE's [DD:]HH:MM:SS, and bare seconds.
+func ParseDuration(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("duration %q is negative", v)
+		}
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	if strings.Contains(v, ":") {
+		parts := strings.Split(v, ":")
+		if len(parts) < 3 || len(parts) > 4 {
+			return 0, fmt.Errorf("duration %q: want [DD:]HH:MM:SS", v)
+		}
+		mult := []time.Duration{time.Second, time.Minute, time.Hour, 24 * time.Hour}
+		var d time.Duration
+		for i := range parts {
+			n, err := strconv.Atoi(parts[len(parts)-1-i])
+			if err != nil || n < 0 {
+				return 0, fmt.Errorf("duration %q: want [DD:]HH:MM:SS", v)
+			}
+			d += time.Duration(n) * mult[i]
+		}
+		return d, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: want e.g. 30s, 5m, 1h or HH:MM:SS", v)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("duration %q is negative", v)
+	}
+	return d, nil
+}
+
+// ParseSize parses 512, 10k, 10KB, 25M, 1G (binary multiples).
+func ParseSize(v string) (int64, error) {
+	s := strings.ToUpper(strings.TrimSpace(v))
+	s = strings.TrimSuffix(strings.TrimSuffix(s, "IB"), "B")
+	mult := int64(1)
+	if s != "" {
+		switch s[len(s)-1] {
+		case 'K':
+			mult, s = 1<<10, s[:len(s)-1]
+		case 'M':
+			mult, s = 1<<20, s[:len(s)-1]
+		case 'G':
+			mult, s = 1<<30, s[:len(s)-1]
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("size %q: want a number with an optional k, M or G suffix", v)
+	}
+	return n * mult, nil
+}
