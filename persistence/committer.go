@@ -1,0 +1,115 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// committer turns concurrent Enqueue calls into group commits: one writer
+// takes every request waiting at that moment (up to max) and writes them in
+// one transaction, so throughput is not one fsync per submission, while a
+// lone request is written at once, without waiting for company.
+type committer struct {
+	s    *Store
+	max  int
+	reqs chan *enqueueReq
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+type enqueueReq struct {
+	ctx  context.Context
+	w    *Work
+	res  EnqueueResult
+	err  error
+	done chan struct{}
+}
+
+// ErrClosed is returned by Enqueue after Close.
+var ErrClosed = errors.New("store is closed")
+
+func newCommitter(s *Store, max int) *committer {
+	c := &committer{s: s, max: max, reqs: make(chan *enqueueReq, max), quit: make(chan struct{})}
+	c.wg.Add(1)
+	go c.loop()
+	return c
+}
+
+func (c *committer) loop() {
+	defer c.wg.Done()
+	batch := make([]*enqueueReq, 0, c.max)
+	for {
+		select {
+		case <-c.quit:
+			return
+		case r := <-c.reqs:
+			batch = append(batch[:0], r)
+		}
+	drain:
+		for len(batch) < c.max {
+			select {
+			case r := <-c.reqs:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		live := batch[:0]
+		for _, r := range batch {
+			if r.ctx.Err() != nil {
+				r.err = r.ctx.Err()
+				close(r.done)
+				continue
+			}
+			live = append(live, r)
+		}
+		if len(live) == 0 {
+			continue
+		}
+		c.s.enqueueBatch(live)
+		for _, r := range live {
+			close(r.done)
+		}
+	}
+}
+
+func (c *committer) stop() {
+	select {
+	case <-c.quit:
+	default:
+		close(c.quit)
+	}
+	c.wg.Wait()
+	// Fail whatever is still queued rather than leave callers hanging.
+	for {
+		select {
+		case r := <-c.reqs:
+			r.err = ErrClosed
+			close(r.done)
+		default:
+			return
+		}
+	}
+}
+
+// Enqueue durably stores w and distributes it to its groups. It returns
+// only after the transaction holding w has committed.
+func (s *Store) Enqueue(ctx context.Context, w *Work) (EnqueueResult, error) {
+	r := &enqueueReq{ctx: ctx, w: w, done: make(chan struct{})}
+	select {
+	case s.commit.reqs <- r:
+	case <-s.commit.quit:
+		return EnqueueResult{}, ErrClosed
+	case <-ctx.Done():
+		return EnqueueResult{}, ctx.Err()
+	}
+	// Once queued, wait for the outcome even if ctx ends: the write may
+	// already be committed, and the caller must know whether it was.
+	select {
+	case <-r.done:
+	case <-s.commit.quit:
+		<-r.done
+	}
+	return r.res, r.err
+}

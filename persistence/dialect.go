@@ -1,0 +1,19 @@
+package persistence
+
+// dialect holds the few places where SQLite and MySQL SQL differ.
+type dialect struct {
+	name         string
+	insertIgnore string // "INSERT OR IGNORE" / "INSERT IGNORE"
+	// forUpdate locks rows read inside a transaction (MySQL); SQLite
+	// transactions are already serialised.
+	forUpdate string
+	// skipLocked makes concurrent claimers skip each other's rows.
+	skipLocked string
+	// upsertKey inserts a persistence row or, when it exists, refreshes
+	// last_update (and the value for permanent keys). Args: source_id,
+	// permanent, uuid, value, created_at, last_update.
+	upsertKey string
+	retryable func(error) bool
+}
+
+func noRetry(error) bool { return false }
