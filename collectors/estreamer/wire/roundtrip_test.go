@@ -170,7 +170,7 @@ func TestMalformed(t *testing.T) {
 		{"record length mismatch", wire.AppendMessage(nil, wire.TypeMessageBundle,
 			wire.AppendBundleItem(wire.AppendBundleHeader(nil, 1, 1),
 				[]byte{0, 0, 0, 123, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0})), "does not fit the Event Data body length"},
-		{"trailing partial item", append(wire.AppendMessage(nil, wire.TypeMessageBundle, append(wire.AppendBundleHeader(nil, 1, 1), 0, 0, 0, 4))), "too short for an item header"},
+		{"trailing partial item", wire.AppendMessage(nil, wire.TypeMessageBundle, append(wire.AppendBundleHeader(nil, 1, 1), 0, 0, 0, 4)), "too short for an item header"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
