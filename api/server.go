@@ -1,0 +1,173 @@
+package api
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ace-collector/ace-collector/collector"
+)
+
+// ServerOptions configures an ACE-compatible receiving server.
+type ServerOptions struct {
+	Dir string // storage root (required)
+	// CompanyName, when set, rejects a submission naming another
+	// company_name with ACE's 400 "wrong company ...".
+	CompanyName string
+	// APIKeys, when non-empty, requires header x-ace-auth or x-ice-auth to
+	// match one of them (403 otherwise).
+	APIKeys      []string
+	MaxBodyBytes int64 // default 1 GiB
+	Logger       *slog.Logger
+	// OnSubmit is called after a submission is durably stored and before
+	// the 200 answer is sent.
+	OnSubmit func(*Received)
+}
+
+// Received is one accepted submission as stored in Dir/<UUID>/analysis.json.
+type Received struct {
+	UUID           string                 `json:"uuid"`
+	SubmissionUUID string                 `json:"submission_uuid,omitempty"`
+	Description    string                 `json:"description"`
+	AnalysisMode   string                 `json:"analysis_mode"`
+	Tool           string                 `json:"tool"`
+	ToolInstance   string                 `json:"tool_instance"`
+	Type           string                 `json:"type"`
+	Queue          string                 `json:"queue"`
+	Instructions   string                 `json:"instructions,omitempty"`
+	CompanyID      int                    `json:"company_id,omitempty"`
+	EventTime      time.Time              `json:"event_time"`
+	Details        json.RawMessage        `json:"details"`
+	Observables    []collector.Observable `json:"observables"`
+	Tags           []string               `json:"tags"`
+	Files          []ReceivedFile         `json:"files"`
+	RemoteAddr     string                 `json:"remote_addr"`
+	ReceivedAt     time.Time              `json:"received_at"`
+}
+
+// ReceivedFile is one stored attachment.
+type ReceivedFile struct {
+	Name   string `json:"name"` // sanitized name relative to Dir/<uuid>/files
+	Path   string `json:"path"` // where it is stored
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Server receives ACE API submissions and stores them under Dir.
+type Server struct {
+	opts    ServerOptions
+	log     *slog.Logger
+	keys    [][sha256.Size]byte
+	count   atomic.Int64
+	journal *os.File
+	jmu     sync.Mutex
+	handler http.Handler
+}
+
+const (
+	tmpPrefix   = ".incoming-"
+	journalName = "received.jsonl"
+)
+
+// NewServer prepares Dir (creating it, removing half-written submissions a
+// crash left behind) and opens the journal.
+func NewServer(o ServerOptions) (*Server, error) {
+	if o.Dir == "" {
+		return nil, errors.New("api server: storage dir is required")
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 30
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("api server: creating storage dir %s: %w", o.Dir, err)
+	}
+	stale, _ := filepath.Glob(filepath.Join(o.Dir, tmpPrefix+"*"))
+	for _, d := range stale {
+		if err := os.RemoveAll(d); err != nil {
+			return nil, fmt.Errorf("api server: removing partial submission %s: %w", d, err)
+		}
+		log.Warn("removed partial submission left by a crash", "dir", d)
+	}
+	jpath := filepath.Join(o.Dir, journalName)
+	j, err := os.OpenFile(jpath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("api server: opening journal %s: %w", jpath, err)
+	}
+	s := &Server{opts: o, log: log, journal: j}
+	for _, k := range o.APIKeys {
+		if k = strings.TrimSpace(k); k != "" {
+			s.keys = append(s.keys, sha256.Sum256([]byte(k)))
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/analysis/submit", s.handleSubmit)
+	mux.HandleFunc("GET /api/common/ping", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"result": "pong"})
+	})
+	mux.HandleFunc("GET /api/common/get_supported_api_version", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"result": 1})
+	})
+	s.handler = s.auth(mux)
+	return s, nil
+}
+
+// Handler serves /api/analysis/submit, /api/common/ping and
+// /api/common/get_supported_api_version.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Count is the number of submissions accepted so far.
+func (s *Server) Count() int64 { return s.count.Load() }
+
+// Close closes the journal. The handler must no longer be serving.
+func (s *Server) Close() error { return s.journal.Close() }
+
+// auth enforces the API keys (ace3 header x-ice-auth, ACE API v2 header
+// x-ace-auth), comparing SHA-256 digests in constant time.
+func (s *Server) auth(next http.Handler) http.Handler {
+	if len(s.keys) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, h := range []string{"x-ace-auth", "x-ice-auth"} {
+			v := r.Header.Get(h)
+			if v == "" {
+				continue
+			}
+			d := sha256.Sum256([]byte(v))
+			for _, k := range s.keys {
+				if subtle.ConstantTimeCompare(d[:], k[:]) == 1 {
+					next.ServeHTTP(w, r)
+					return
+				}
+			}
+		}
+		s.log.Warn("rejected request without a valid API key", "remote", r.RemoteAddr, "path", r.URL.Path)
+		http.Error(w, "invalid or missing API key", http.StatusForbidden)
+	})
+}
+
+// writeJSON answers 200 with v; encoding/json sorts map keys, like ACE's
+// json_result.
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encoding answer failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
