@@ -1,0 +1,126 @@
+// Package email is the mailbox spool collector (kind "email"): ACE's
+// Mailbox Scanner done right. An MDA writes each message to
+// SPOOL/<subdir>/<name>.new and renames it to drop the suffix once it is
+// complete; the collector submits every complete file, oldest first, with
+// the original attached as email.rfc822 and the observables of
+// collectors/mailparse, and deletes it only after Submit returned.
+package email
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/collectors/mailparse"
+	"github.com/ace-collector/ace-collector/collectors/mailrules"
+)
+
+// Kind is the collector type name.
+const Kind = "email"
+
+// Submission constants (ACE's Mailbox Scanner values).
+const (
+	Tool         = "ACE - Mailbox Scanner"
+	Type         = "mailbox"
+	AnalysisMode = "email"
+	FileName     = "email.rfc822"
+)
+
+func init() { collector.Register(Kind, New) }
+
+// Config is the parsed [collector_NAME] section.
+type Config struct {
+	SpoolDir      string
+	SubdirFormat  string // as configured
+	SubdirLayout  string // Go time layout
+	ScanInterval  time.Duration
+	RetryMin      time.Duration
+	RetryMax      time.Duration
+	EmptyDirGrace time.Duration
+	MaxParseSize  int64
+	ErrorDir      string
+	AnalysisMode  string
+	Queue         string
+	ToolInstance  string
+	Parse         mailparse.Options
+	Rules         *mailrules.Set
+	RulesCheck    time.Duration
+}
+
+// New builds the collector from its section.
+func New(sec *collector.Section, g collector.Global) (collector.Collector, error) {
+	c := Config{
+		SpoolDir:      resolve(g.BaseDir, sec.Required("spool_dir")),
+		SubdirFormat:  sec.String("subdir_format", "YYYYMMDDHH"),
+		ScanInterval:  sec.Duration("scan_interval", time.Second),
+		RetryMin:      sec.Duration("retry_backoff", time.Second),
+		RetryMax:      sec.Duration("retry_max_backoff", time.Minute),
+		EmptyDirGrace: sec.Duration("empty_dir_grace", time.Minute),
+		MaxParseSize:  sec.Size("max_parse_size", 64<<20),
+		ErrorDir:      resolve(g.BaseDir, sec.String("error_dir", "")),
+		AnalysisMode:  sec.String("analysis_mode", AnalysisMode),
+		Queue:         sec.String("queue", collector.DefaultQueue),
+		ToolInstance:  sec.String("tool_instance", g.Hostname),
+		Parse: mailparse.Options{
+			IncludePrivateIPs: sec.Bool("include_private_ips", false),
+			MaxDepth:          sec.Int("max_forward_depth", 5, 0, 50),
+			MaxURLs:           sec.Int("max_urls", 1000, 1, 1000000),
+		},
+	}
+	c.Rules, c.RulesCheck = mailrules.FromConfig(sec, g.BaseDir)
+	layout, err := SubdirLayout(c.SubdirFormat)
+	if err != nil {
+		sec.Errorf("subdir_format", "%v", err)
+	}
+	c.SubdirLayout = layout
+	if c.ScanInterval <= 0 {
+		sec.Errorf("scan_interval", "must be positive")
+		c.ScanInterval = time.Second
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = time.Second
+	}
+	if c.RetryMax < c.RetryMin {
+		sec.Errorf("retry_max_backoff", "must not be less than retry_backoff (%s)", c.RetryMin)
+		c.RetryMax = c.RetryMin
+	}
+	if c.MaxParseSize <= 0 {
+		sec.Errorf("max_parse_size", "must be positive")
+	}
+	if c.ErrorDir == "" && c.SpoolDir != "" {
+		c.ErrorDir = filepath.Join(c.SpoolDir, ".rejected")
+	}
+	return &Collector{cfg: c}, nil
+}
+
+func resolve(base, p string) string {
+	if p == "" || filepath.IsAbs(p) || base == "" {
+		return p
+	}
+	return filepath.Join(base, p)
+}
+
+// SubdirLayout turns a subdirectory format (YYYY MM DD HH tokens, or
+// amc_mda's strftime %Y %m %d %H) into a Go time layout.
+func SubdirLayout(format string) (string, error) {
+	if format == "" {
+		return "", fmt.Errorf("empty format")
+	}
+	r := strings.NewReplacer("YYYY", "2006", "MM", "01", "DD", "02", "HH", "15",
+		"%Y", "2006", "%m", "01", "%d", "02", "%H", "15")
+	layout := r.Replace(format)
+	if !strings.Contains(layout, "2006") {
+		return "", fmt.Errorf("%q has no year (YYYY or %%Y)", format)
+	}
+	if strings.ContainsAny(layout, `/\`) {
+		return "", fmt.Errorf("%q must name a single directory level", format)
+	}
+	for _, ch := range layout {
+		if ch >= 'A' && ch <= 'Z' || ch >= 'a' && ch <= 'z' || ch == '%' {
+			return "", fmt.Errorf("%q: unknown token near %q (use YYYY, MM, DD, HH)", format, string(ch))
+		}
+	}
+	return layout, nil
+}

@@ -1,0 +1,122 @@
+package mailparse
+
+import (
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"golang.org/x/net/html"
+
+	"github.com/ace-collector/ace-collector/collector"
+)
+
+// bareURL matches URLs written out in text.
+var bareURL = regexp.MustCompile(`(?i)\b(?:https?|ftp)://[^\s<>"'\x60{}|\\^\x00-\x1f\x7f]+`)
+
+// urlAttrs are HTML attributes that carry a link.
+var urlAttrs = map[string]bool{
+	"href": true, "src": true, "action": true, "formaction": true, "background": true,
+	"data": true, "poster": true, "cite": true, "longdesc": true,
+}
+
+// scanText adds url/fqdn observables for the links in a text or HTML body.
+func (r *Result) scanText(text string, isHTML bool) {
+	if !isHTML {
+		for _, m := range bareURL.FindAllString(text, -1) {
+			r.addURL(m)
+		}
+		return
+	}
+	z := html.NewTokenizer(strings.NewReader(text))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return // io.EOF or a tokenizer error: take what was found
+		case html.StartTagToken, html.SelfClosingTagToken:
+			for {
+				key, val, more := z.TagAttr()
+				if urlAttrs[strings.ToLower(string(key))] {
+					r.addURL(strings.TrimSpace(string(val)))
+				}
+				if !more {
+					break
+				}
+			}
+		case html.TextToken, html.CommentToken:
+			for _, m := range bareURL.FindAllString(string(z.Text()), -1) {
+				r.addURL(m)
+			}
+		}
+	}
+}
+
+// addURL records an absolute http(s)/ftp URL and its host.
+func (r *Result) addURL(raw string) {
+	raw = trimURL(raw)
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https", "ftp":
+	default:
+		return
+	}
+	if r.urls >= r.opt.MaxURLs {
+		r.Details.URLsOmitted++
+		return
+	}
+	before := r.Observables.Len()
+	r.Observables.AddValue(collector.ObsURL, strings.ToValidUTF8(raw, ""))
+	if r.Observables.Len() > before {
+		r.urls++
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.Is4() {
+			r.Observables.AddValue(collector.ObsIPv4, ip.String(), "url")
+		} else {
+			r.Observables.AddValue(collector.ObsIPv6, ip.String(), "url")
+		}
+		return
+	}
+	if isHostname(host) {
+		r.Observables.AddValue(collector.ObsFQDN, host)
+	}
+}
+
+// trimURL drops punctuation that ends a sentence rather than the URL, and a
+// closing bracket without its opening one.
+func trimURL(s string) string {
+	for len(s) > 0 {
+		c := s[len(s)-1]
+		switch {
+		case strings.IndexByte(".,;:!?'\"*", c) >= 0:
+			s = s[:len(s)-1]
+		case c == ')' && strings.Count(s, "(") < strings.Count(s, ")"),
+			c == ']' && strings.Count(s, "[") < strings.Count(s, "]"):
+			s = s[:len(s)-1]
+		default:
+			return s
+		}
+	}
+	return s
+}
+
+func isHostname(h string) bool {
+	if len(h) < 3 || len(h) > 253 || !strings.Contains(h, ".") {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c == '-' || c == '_' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c > 0x7f) {
+				return false
+			}
+		}
+	}
+	return true
+}
