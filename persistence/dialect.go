@@ -1,5 +1,11 @@
 package persistence
 
+import (
+	"context"
+
+	"github.com/jmoiron/sqlx"
+)
+
 // dialect holds the few places where SQLite and MySQL SQL differ.
 type dialect struct {
 	name         string
@@ -13,7 +19,13 @@ type dialect struct {
 	// last_update (and the value for permanent keys). Args: source_id,
 	// permanent, uuid, value, created_at, last_update.
 	upsertKey string
-	retryable func(error) bool
+	// upsertTellsNew: upsertKey's affected-rows count is 1 exactly when it
+	// inserted a new row (MySQL), so dedup needs no separate lookup.
+	upsertTellsNew bool
+	retryable      func(error) bool
+	// migrateLock, when set, serialises migrations between processes
+	// sharing the database; it returns the release function.
+	migrateLock func(ctx context.Context, db *sqlx.DB, dbName string) (func(), error)
 }
 
 func noRetry(error) bool { return false }

@@ -38,6 +38,24 @@ func (s *Store) enqueueBatch(reqs []*enqueueReq) {
 		return
 	}
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error { return s.writeBatch(ctx, tx, live) })
+	if err != nil && len(live) > 1 {
+		// One bad submission (say, larger than MySQL's max_allowed_packet)
+		// must not fail the others that happened to share its commit.
+		s.log.Debug("group commit failed, writing its submissions one by one", "n", len(live), "err", err)
+		ok := false
+		for _, r := range live {
+			one := []*enqueueReq{r}
+			if err := s.withTx(ctx, func(tx *sqlx.Tx) error { return s.writeBatch(ctx, tx, one) }); err != nil {
+				r.err, r.res = fmt.Errorf("persistence: enqueue of %s: %w", r.w.UUID, err), EnqueueResult{}
+				continue
+			}
+			ok = true
+		}
+		if ok {
+			s.signal()
+		}
+		return
+	}
 	if err != nil {
 		err = fmt.Errorf("persistence: enqueue of %d submissions: %w", len(live), err)
 		for _, r := range live {
@@ -154,8 +172,9 @@ func (s *Store) writeBatch(ctx context.Context, tx *sqlx.Tx, reqs []*enqueueReq)
 	}
 	// Insert the submissions in multi-row statements, then read their ids.
 	ids := make(map[string]int64, len(works))
-	for start := 0; start < len(works); start += 200 {
-		chunk := works[start:min(start+200, len(works))]
+	for start, end := 0, 0; start < len(works); start = end {
+		end = insertChunkEnd(works, start)
+		chunk := works[start:end]
 		var sb strings.Builder
 		sb.WriteString("INSERT INTO incoming_workload (uuid, type_id, mode, work, has_files, pending, insert_date) VALUES ")
 		args := make([]any, 0, len(chunk)*7)
@@ -221,11 +240,44 @@ func (s *Store) writeBatch(ctx context.Context, tx *sqlx.Tx, reqs []*enqueueReq)
 	return nil
 }
 
+// Multi-row inserts hold at most insertMaxRows rows and, past the first
+// row, insertMaxBytes of payload, so a statement stays well below MySQL's
+// max_allowed_packet (16 MiB by default on MariaDB).
+const (
+	insertMaxRows  = 200
+	insertMaxBytes = 4 << 20
+)
+
+// insertChunkEnd returns the end of the chunk of works starting at start.
+func insertChunkEnd(works []*Work, start int) int {
+	size := 0
+	end := start
+	for end < len(works) && end-start < insertMaxRows {
+		size += len(works[end].Payload)
+		if end > start && size > insertMaxBytes {
+			break
+		}
+		end++
+	}
+	return end
+}
+
 // dedup reports whether w's key is already remembered, refreshing it if so
 // and remembering it (volatile) if not.
 func (s *Store) dedup(ctx context.Context, tx *sqlx.Tx, w *Work, now int64) (bool, error) {
 	src := s.cachedID(s.sources, w.DedupSource)
 	key := DedupHash(w.DedupKey)
+	if s.d.upsertTellsNew {
+		res, err := tx.ExecContext(ctx, s.d.upsertKey, src, 0, key, nil, now, now)
+		if err != nil {
+			return false, fmt.Errorf("saving dedup key: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return false, fmt.Errorf("saving dedup key: %w", err)
+		}
+		return n != 1, nil
+	}
 	var n int
 	if err := tx.GetContext(ctx, &n, "SELECT COUNT(*) FROM persistence WHERE source_id = ? AND uuid = ?"+s.d.forUpdate, src, key); err != nil {
 		return false, fmt.Errorf("checking dedup key: %w", err)

@@ -45,7 +45,7 @@ func (s *Store) KeyPut(ctx context.Context, source, key string, value []byte, pe
 	if permanent {
 		perm = 1
 	}
-	if _, err := s.db.ExecContext(ctx, s.d.upsertKey, src, perm, key, value, now, now); err != nil {
+	if _, err := s.exec(ctx, s.d.upsertKey, src, perm, key, value, now, now); err != nil {
 		return fmt.Errorf("persistence: writing key %s/%s: %w", source, key, err)
 	}
 	return nil
@@ -57,7 +57,7 @@ func (s *Store) KeyDelete(ctx context.Context, source, key string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM persistence WHERE source_id = ? AND uuid = ?", src, key); err != nil {
+	if _, err := s.exec(ctx, "DELETE FROM persistence WHERE source_id = ? AND uuid = ?", src, key); err != nil {
 		return fmt.Errorf("persistence: deleting key %s/%s: %w", source, key, err)
 	}
 	return nil
@@ -76,7 +76,7 @@ func (s *Store) ExpireKeys(ctx context.Context, createdAge, unmodifiedAge time.D
 		if rule.age <= 0 {
 			continue
 		}
-		res, err := s.db.ExecContext(ctx, "DELETE FROM persistence WHERE permanent = 0 AND "+rule.col+" < ?",
+		res, err := s.exec(ctx, "DELETE FROM persistence WHERE permanent = 0 AND "+rule.col+" < ?",
 			now.Add(-rule.age).UnixMilli())
 		if err != nil {
 			return total, fmt.Errorf("persistence: expiring keys: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -183,7 +184,7 @@ func (s *Store) Finish(ctx context.Context, group, owner string, results []Resul
 // Touch refreshes the lock time of owner's claims, so a slow but live
 // worker's items are not taken over as stale.
 func (s *Store) Touch(ctx context.Context, owner string) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE work_distribution SET lock_time = ?
+	if _, err := s.exec(ctx, `UPDATE work_distribution SET lock_time = ?
 		WHERE lock_uuid = ? AND status = 'LOCKED'`, s.nowMs(), owner); err != nil {
 		return fmt.Errorf("persistence: refreshing claims of %s: %w", owner, err)
 	}
@@ -194,8 +195,9 @@ func (s *Store) Touch(ctx context.Context, owner string) error {
 // (this instance's claims after a crash). Other instances' claims are left
 // alone.
 func (s *Store) ReleaseOwners(ctx context.Context, prefix string) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE work_distribution SET status = 'READY', lock_uuid = NULL, lock_time = NULL
-		WHERE status = 'LOCKED' AND SUBSTR(lock_uuid, 1, ?) = ?`, len(prefix), prefix)
+	// SUBSTR counts characters, in SQLite and in MySQL.
+	res, err := s.exec(ctx, `UPDATE work_distribution SET status = 'READY', lock_uuid = NULL, lock_time = NULL
+		WHERE status = 'LOCKED' AND SUBSTR(lock_uuid, 1, ?) = ?`, utf8.RuneCountInString(prefix), prefix)
 	if err != nil {
 		return 0, fmt.Errorf("persistence: releasing claims of %s: %w", prefix, err)
 	}
@@ -209,7 +211,7 @@ func (s *Store) ReleaseOwners(ctx context.Context, prefix string) (int64, error)
 // ReleaseStale returns to READY claims not refreshed for olderThan.
 func (s *Store) ReleaseStale(ctx context.Context, olderThan time.Duration) (int64, error) {
 	cutoff := s.now().Add(-olderThan).UnixMilli()
-	res, err := s.db.ExecContext(ctx, `UPDATE work_distribution SET status = 'READY', lock_uuid = NULL, lock_time = NULL
+	res, err := s.exec(ctx, `UPDATE work_distribution SET status = 'READY', lock_uuid = NULL, lock_time = NULL
 		WHERE status = 'LOCKED' AND lock_time < ?`, cutoff)
 	if err != nil {
 		return 0, fmt.Errorf("persistence: releasing stale claims: %w", err)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -120,6 +121,7 @@ type Store struct {
 	now    func() time.Time
 	commit *committer
 	unlock func() error
+	dbName string // MySQL database name
 
 	mu      sync.Mutex
 	changed chan struct{}
@@ -159,7 +161,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := migrations.Up(ctx, s.db.DB, s.d.name); err != nil {
+	if s.d.migrateLock != nil {
+		release, err := s.d.migrateLock(ctx, s.db, s.dbName)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		_, err = migrations.Up(ctx, s.db.DB, s.d.name)
+		release()
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+	} else if _, err := migrations.Up(ctx, s.db.DB, s.d.name); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -207,11 +221,23 @@ func (s *Store) signal() {
 
 func (s *Store) nowMs() int64 { return s.now().UnixMilli() }
 
+// txAttempts bounds how often a transaction that lost a lock race
+// (MySQL deadlock or lock wait timeout) is run again.
+const txAttempts = 5
+
+// retryWait is the pause before attempt+1: growing, with jitter so that
+// two instances that deadlocked do not collide again in lockstep.
+func retryWait(attempt int) time.Duration {
+	base := time.Duration(attempt+1) * 20 * time.Millisecond
+	return base + rand.N(base)
+}
+
 // withTx runs fn in a transaction, retrying when the dialect says the error
-// is transient (MySQL deadlocks and lock wait timeouts).
+// is transient (MySQL deadlocks and lock wait timeouts), at most txAttempts
+// times.
 func (s *Store) withTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	var err error
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; attempt < txAttempts; attempt++ {
 		err = s.tryTx(ctx, fn)
 		if err == nil || !s.d.retryable(err) {
 			return err
@@ -220,10 +246,29 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		select {
 		case <-ctx.Done():
 			return errors.Join(err, ctx.Err())
-		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
+		case <-time.After(retryWait(attempt)):
 		}
 	}
 	return err
+}
+
+// exec runs one autocommitted statement with the same bounded retry.
+func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	var err error
+	for attempt := 0; attempt < txAttempts; attempt++ {
+		var res sql.Result
+		res, err = s.db.ExecContext(ctx, q, args...)
+		if err == nil || !s.d.retryable(err) {
+			return res, err
+		}
+		s.log.Debug("retrying statement", "attempt", attempt+1, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		case <-time.After(retryWait(attempt)):
+		}
+	}
+	return nil, err
 }
 
 func (s *Store) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
