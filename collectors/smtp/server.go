@@ -132,5 +132,7 @@ func (b *backend) NewSession(conn *gosmtp.Conn) (gosmtp.Session, error) {
 // logAdapter sends go-smtp's log lines to slog.
 type logAdapter struct{ l *slog.Logger }
 
-func (a logAdapter) Printf(format string, v ...any) { a.l.Warn("smtp server: " + fmt.Sprintf(format, v...)) }
-func (a logAdapter) Println(v ...any)               { a.l.Warn("smtp server: " + fmt.Sprint(v...)) }
+func (a logAdapter) Printf(format string, v ...any) {
+	a.l.Warn("smtp server: " + fmt.Sprintf(format, v...))
+}
+func (a logAdapter) Println(v ...any) { a.l.Warn("smtp server: " + fmt.Sprint(v...)) }
