@@ -1,0 +1,253 @@
+package eve
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ace-collector/ace-collector/collector"
+)
+
+// fileID identifies a file across renames.
+type fileID struct {
+	Dev uint64 `json:"dev"`
+	Ino uint64 `json:"ino"`
+}
+
+// position is the persisted read position of one configured path.
+type position struct {
+	Path   string `json:"path"` // where the file was when last read
+	ID     fileID `json:"id"`
+	Offset int64  `json:"offset"` // every byte before it is handled
+	// Next is set after a rotated file was finished before its
+	// successor appeared: read whatever file appears at Path from 0.
+	Next bool `json:"next,omitempty"`
+}
+
+func stateKey(path string) string { return "eve:" + path }
+
+// follower tails one configured path.
+type follower struct {
+	c    *Collector
+	env  *collector.Env
+	path string // configured path
+
+	f        *os.File
+	pos      position // of the open file; pos.Offset = next unread line
+	saved    position // last persisted
+	idleEOF  time.Time
+	rd       *bufio.Reader
+	rdOffset int64 // file offset rd reads from
+}
+
+// errStopped means ctx ended while a submission was pending; the offset
+// was not advanced past it.
+var errStopped = errors.New("stopped")
+
+// poll reads every complete line available and handles rotation and
+// truncation. It returns errStopped when ctx ends during a submission.
+func (fl *follower) poll(ctx context.Context) error {
+	if fl.f == nil {
+		if err := fl.open(ctx); err != nil || fl.f == nil {
+			return err
+		}
+	}
+	for {
+		if err := fl.readLines(ctx); err != nil {
+			return err
+		}
+		fi, err := fl.f.Stat()
+		if err != nil {
+			return fmt.Errorf("eve: stat %s: %w", fl.pos.Path, err)
+		}
+		if fi.Size() < fl.pos.Offset {
+			fl.env.Count("truncated", 1)
+			fl.env.Log.Info("EVE file truncated, reading from the start", "path", fl.pos.Path, "offset", fl.pos.Offset, "size", fi.Size())
+			fl.pos.Offset = 0
+			fl.resetReader()
+			if err := fl.save(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		switched, err := fl.checkRotation(ctx, fi)
+		if err != nil || !switched {
+			return err
+		}
+		// The new file is open; read it too.
+	}
+}
+
+// open opens the configured path and positions it from the saved state.
+// If the saved file was renamed away (rotated while we were down) and can
+// still be found beside the path, it is finished first.
+func (fl *follower) open(ctx context.Context) error {
+	var saved *position
+	if b, ok, err := fl.env.State.Get(ctx, stateKey(fl.path)); err != nil {
+		return fmt.Errorf("eve: reading state of %s: %w", fl.path, err)
+	} else if ok {
+		var p position
+		if err := json.Unmarshal(b, &p); err != nil {
+			fl.env.Log.Error("EVE state unreadable, starting the file over", "path", fl.path, "error", err)
+			fl.env.Count("state_corrupt", 1)
+		} else {
+			saved = &p
+		}
+	}
+	fi, err := os.Stat(fl.path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("eve: stat %s: %w", fl.path, err)
+	}
+	if saved != nil && saved.Next {
+		if fi == nil {
+			return nil
+		}
+		return fl.openFile(ctx, fl.path, 0)
+	}
+	if saved != nil && (fi == nil || identityOf(fi) != saved.ID) {
+		if old := fl.findRotated(saved.ID); old != "" {
+			fl.env.Log.Info("finishing rotated EVE file", "path", old, "offset", saved.Offset)
+			return fl.openFile(ctx, old, saved.Offset)
+		}
+		if fi != nil {
+			fl.env.Log.Warn("EVE file replaced while stopped and the old one is gone; reading the new file from the start",
+				"path", fl.path, "old_offset", saved.Offset)
+			fl.env.Count("rotated_file_missing", 1)
+		}
+		saved = nil
+	}
+	if fi == nil {
+		return nil // not there yet
+	}
+	offset := int64(0)
+	switch {
+	case saved != nil:
+		offset = saved.Offset
+	case fl.c.cfg.StartAtEnd:
+		offset = fi.Size()
+	}
+	return fl.openFile(ctx, fl.path, offset)
+}
+
+// findRotated looks beside the configured path for a file with identity id.
+func (fl *follower) findRotated(id fileID) string {
+	if id == (fileID{}) {
+		return ""
+	}
+	dir := filepath.Dir(fl.path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	base := filepath.Base(fl.path)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), base) || e.IsDir() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if fi, err := os.Stat(p); err == nil && identityOf(fi) == id {
+			return p
+		}
+	}
+	return ""
+}
+
+func (fl *follower) openFile(ctx context.Context, path string, offset int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("eve: opening %s: %w", path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("eve: stat %s: %w", path, err)
+	}
+	if offset > fi.Size() {
+		fl.env.Count("truncated", 1)
+		offset = 0
+	}
+	fl.f = f
+	fl.pos = position{Path: path, ID: identityOf(fi), Offset: offset}
+	fl.resetReader()
+	fl.idleEOF = time.Time{}
+	return fl.save(ctx)
+}
+
+func (fl *follower) resetReader() {
+	fl.rd = nil
+}
+
+func (fl *follower) close() {
+	if fl.f != nil {
+		_ = fl.f.Close()
+		fl.f = nil
+	}
+}
+
+// save persists the position if it changed.
+func (fl *follower) save(ctx context.Context) error {
+	if fl.pos == fl.saved {
+		return nil
+	}
+	b, _ := json.Marshal(fl.pos)
+	if err := fl.env.State.Put(ctx, stateKey(fl.path), b); err != nil {
+		return fmt.Errorf("eve: saving position of %s: %w", fl.path, err)
+	}
+	fl.saved = fl.pos
+	return nil
+}
+
+// checkRotation runs at EOF. When the configured path now names another
+// file, the open one was renamed away; once the writer has moved on (the
+// new file has data, or the old one was idle for rotate_wait) the old
+// file's unterminated last line is handled and the new file opened.
+func (fl *follower) checkRotation(ctx context.Context, open os.FileInfo) (bool, error) {
+	fi, err := os.Stat(fl.path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("eve: stat %s: %w", fl.path, err)
+	}
+	if fi != nil && identityOf(fi) == fl.pos.ID && fl.pos.ID != (fileID{}) {
+		fl.idleEOF = time.Time{}
+		return false, nil // still the same file
+	}
+	if fi == nil && fl.pos.Path == fl.path {
+		return false, nil // renamed, no new file yet: keep reading the old one
+	}
+	if fi != nil && fl.pos.ID == (fileID{}) {
+		return false, nil // no identities on this platform
+	}
+	if fl.idleEOF.IsZero() {
+		fl.idleEOF = time.Now()
+	}
+	if (fi == nil || fi.Size() == 0) && time.Since(fl.idleEOF) < fl.c.cfg.RotateWait {
+		return false, nil
+	}
+	if open.Size() > fl.pos.Offset { // a last line without newline
+		rest := make([]byte, open.Size()-fl.pos.Offset)
+		if _, err := fl.f.ReadAt(rest, fl.pos.Offset); err != nil && err != io.EOF {
+			return false, fmt.Errorf("eve: reading the end of %s: %w", fl.pos.Path, err)
+		}
+		fl.env.Count("unterminated_last_line", 1)
+		if err := fl.handle(ctx, rest, fl.pos.Offset, int64(len(rest))); err != nil {
+			return false, err
+		}
+	}
+	fl.env.Count("rotated", 1)
+	fl.env.Log.Info("EVE file rotated", "old", fl.pos.Path, "path", fl.path)
+	fl.close()
+	if fi == nil {
+		fl.pos = position{Path: fl.path, Next: true}
+		return false, fl.save(ctx)
+	}
+	if err := fl.openFile(ctx, fl.path, 0); err != nil {
+		return false, err
+	}
+	return true, nil
+}
