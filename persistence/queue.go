@@ -22,9 +22,7 @@ func (s *Store) Claim(ctx context.Context, group, owner string, limit int) ([]It
 	err = s.withTx(ctx, func(tx *sqlx.Tx) error {
 		items = nil
 		var ids []int64
-		if err := tx.SelectContext(ctx, &ids, `SELECT work_id FROM work_distribution
-			WHERE group_id = ? AND status = 'READY' AND next_attempt <= ?
-			ORDER BY next_attempt, work_id LIMIT ?`+s.d.skipLocked, gid, now, limit); err != nil {
+		if err := tx.SelectContext(ctx, &ids, s.claimSQL(), gid, now, limit); err != nil {
 			return fmt.Errorf("selecting work: %w", err)
 		}
 		if len(ids) == 0 {
@@ -53,6 +51,15 @@ func (s *Store) Claim(ctx context.Context, group, owner string, limit int) ([]It
 		return nil, fmt.Errorf("persistence: claiming work for group %s: %w", group, err)
 	}
 	return items, nil
+}
+
+// claimSQL selects the work ids Claim locks; args: group id, now (unix
+// ms), limit. It must stay an index range scan of work_distribution_claim
+// (TestClaimUsesIndex checks the plan on every backend).
+func (s *Store) claimSQL() string {
+	return `SELECT work_id FROM work_distribution
+			WHERE group_id = ? AND status = 'READY' AND next_attempt <= ?
+			ORDER BY next_attempt, work_id LIMIT ?` + s.d.skipLocked
 }
 
 // NextDue returns when the earliest READY item of group becomes due, and
