@@ -35,8 +35,12 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o750); err != nil {
 		return fmt.Errorf("persistence: creating %s: %w", filepath.Dir(cfg.Path), err)
 	}
-	// One process per embedded store: a second one would release the
-	// first one's claims at start-up.
+	// One daemon per embedded store: a second one would release the
+	// first one's claims at start-up. Admin commands (Shared) skip the
+	// lock; SQLite itself makes their concurrent access safe.
+	if cfg.Shared {
+		return s.openSQLiteDB(ctx, cfg)
+	}
 	lock, err := os.OpenFile(cfg.Path+".lock", os.O_CREATE|os.O_RDWR, 0o640)
 	if err != nil {
 		return fmt.Errorf("persistence: opening lock file: %w", err)
@@ -46,7 +50,15 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("persistence: %s: %w", cfg.Path, ErrLocked)
 	}
 	s.unlock = lock.Close
+	if err := s.openSQLiteDB(ctx, cfg); err != nil {
+		s.unlock()
+		s.unlock = nil
+		return err
+	}
+	return nil
+}
 
+func (s *Store) openSQLiteDB(ctx context.Context, cfg Config) error {
 	q := url.Values{}
 	for _, p := range []string{
 		"journal_mode(WAL)",
@@ -62,20 +74,17 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config) error {
 	dsn := "file:" + cfg.Path + "?" + q.Encode()
 	db, err := sqlx.Open("sqlite", dsn)
 	if err != nil {
-		s.unlock()
 		return fmt.Errorf("persistence: opening %s: %w", cfg.Path, err)
 	}
 	// SQLite serialises writers anyway; one connection avoids SQLITE_BUSY.
 	db.SetMaxOpenConns(1)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		s.unlock()
 		return fmt.Errorf("persistence: opening %s: %w", cfg.Path, err)
 	}
 	var check string
 	if err := db.GetContext(ctx, &check, "PRAGMA quick_check"); err != nil || check != "ok" {
 		db.Close()
-		s.unlock()
 		if err == nil {
 			err = errors.New(check)
 		}

@@ -104,6 +104,8 @@ type Config struct {
 	Driver string // "sqlite" (default) or "mysql"
 	// Path of the SQLite database file (Driver sqlite).
 	Path string
+	// Shared skips the embedded store's single-daemon lock (admin commands).
+	Shared bool
 	// DSN for go-sql-driver/mysql (Driver mysql).
 	DSN string
 	// MaxBatch bounds how many enqueues one group commit writes.

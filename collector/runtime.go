@@ -1,0 +1,404 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// QueuedWork is a durable-queue entry as the runtime hands it to the store.
+type QueuedWork struct {
+	UUID        string
+	Type        string // the collector's name
+	Mode        string
+	Payload     []byte
+	HasFiles    bool
+	Groups      []GroupTarget
+	DedupSource string
+	DedupKey    string
+}
+
+// GroupTarget is a collection group with its coverage percentage.
+type GroupTarget struct {
+	Name     string
+	Coverage int
+}
+
+// FinishedWork is a stored submission every group is done with.
+type FinishedWork struct {
+	ID       int64
+	UUID     string
+	HasFiles bool
+}
+
+// Queue is the durable store as the runtime uses it.
+type Queue interface {
+	// Enqueue returns only once w is committed. dup reports a remembered
+	// dedup key (nothing stored); skipped lists groups coverage skipped.
+	Enqueue(ctx context.Context, w QueuedWork) (dup bool, skipped []string, err error)
+	Finished(ctx context.Context, limit int) ([]FinishedWork, error)
+	Delete(ctx context.Context, ids []int64) error
+	Existing(ctx context.Context, uuids []string) (map[string]bool, error)
+	ExpireKeys(ctx context.Context, createdAge, unmodifiedAge time.Duration) (int64, error)
+	State(source string) State
+	Changed() <-chan struct{}
+}
+
+// Instance is one configured collector.
+type Instance struct {
+	Name      string // NAME of [collector_NAME]
+	Kind      string
+	Collector Collector
+	Tuning    *Tuning // optional drop rules
+}
+
+// RuntimeOptions configure a Runtime.
+type RuntimeOptions struct {
+	Queue       Queue
+	IncomingDir string
+	Groups      []GroupTarget // enabled groups
+	Global      Global
+	Log         *slog.Logger
+	Stats       *Stats
+	// Expiry of volatile persistence keys (ACE's persistence_* settings).
+	KeyExpiration           time.Duration
+	KeyUnmodifiedExpiration time.Duration
+	KeyClearInterval        time.Duration
+	CleanupInterval         time.Duration
+}
+
+// Runtime owns the collectors: it is their Sink, makes every submission
+// durable before returning, and deletes submissions once delivered.
+type Runtime struct {
+	o       RuntimeOptions
+	names   map[string]bool
+	started time.Time
+}
+
+// NewRuntime checks options and fills defaults.
+func NewRuntime(o RuntimeOptions) (*Runtime, error) {
+	if o.Queue == nil || o.IncomingDir == "" {
+		return nil, errors.New("runtime: queue and incoming dir are required")
+	}
+	if len(o.Groups) == 0 {
+		return nil, errors.New("runtime: no enabled collection group")
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Stats == nil {
+		o.Stats = NewStats()
+	}
+	if o.KeyClearInterval <= 0 {
+		o.KeyClearInterval = time.Minute
+	}
+	if o.CleanupInterval <= 0 {
+		o.CleanupInterval = time.Second
+	}
+	r := &Runtime{o: o, names: map[string]bool{}, started: time.Now()}
+	for _, g := range o.Groups {
+		r.names[g.Name] = true
+	}
+	if err := os.MkdirAll(o.IncomingDir, 0o750); err != nil {
+		return nil, fmt.Errorf("runtime: creating incoming dir: %w", err)
+	}
+	return r, nil
+}
+
+// Sink returns the Sink for the collector called name.
+func (r *Runtime) Sink(name, kind string, tuning *Tuning) Sink {
+	return &sink{r: r, name: name, kind: kind, tuning: tuning}
+}
+
+type sink struct {
+	r          *Runtime
+	name, kind string
+	tuning     *Tuning
+}
+
+// Submit implements the durability contract (see Sink).
+func (s *sink) Submit(ctx context.Context, sub *Submission) error {
+	r := s.r
+	if sub.UUID == "" {
+		sub.UUID = uuid.NewString()
+	}
+	if sub.AnalysisMode == "" {
+		sub.AnalysisMode = DefaultAnalysisMode
+	}
+	if sub.Type == "" {
+		sub.Type = DefaultType
+	}
+	if sub.Queue == "" {
+		sub.Queue = DefaultQueue
+	}
+	if sub.Tool == "" {
+		sub.Tool = "ace-collector " + s.kind
+	}
+	if sub.ToolInstance == "" {
+		sub.ToolInstance = r.o.Global.Hostname
+	}
+	if err := sub.Validate(); err != nil {
+		r.o.Stats.Add(s.name, "dropped_invalid", 1)
+		return err
+	}
+	if rule := s.tuning.Match(sub); rule != "" {
+		r.o.Stats.Add(s.name, "dropped_tuning", 1)
+		r.o.Log.Info("submission matched a tuning rule; dropped", "collector", s.name, "rule", rule, "description", sub.Description)
+		return removeSources(sub.Files)
+	}
+	groups := r.groupsFor(s.name, sub)
+	dir := filepath.Join(r.o.IncomingDir, sub.UUID)
+	orig := slices.Clone(sub.Files)
+	sources, err := stageFiles(sub, dir)
+	if err != nil {
+		sub.Files = orig
+		os.RemoveAll(dir)
+		if errors.Is(err, ErrInvalid) {
+			r.o.Stats.Add(s.name, "dropped_invalid", 1)
+			return fmt.Errorf("submission %s: %w", sub.UUID, err)
+		}
+		r.o.Stats.Add(s.name, "store_failed", 1)
+		return fmt.Errorf("submission %s: staging files: %w", sub.UUID, err)
+	}
+	payload, err := json.Marshal(sub)
+	if err != nil {
+		sub.Files = orig
+		os.RemoveAll(dir)
+		return fmt.Errorf("%w: submission %s: encoding: %w", ErrInvalid, sub.UUID, err)
+	}
+	dup, skipped, err := r.o.Queue.Enqueue(ctx, QueuedWork{
+		UUID: sub.UUID, Type: s.name, Mode: sub.AnalysisMode, Payload: payload,
+		HasFiles: len(sub.Files) > 0, Groups: groups,
+		DedupSource: s.name, DedupKey: sub.DedupKey,
+	})
+	if err != nil {
+		sub.Files = orig
+		os.RemoveAll(dir)
+		r.o.Stats.Add(s.name, "store_failed", 1)
+		return fmt.Errorf("submission %s: %w", sub.UUID, err)
+	}
+	if dup {
+		os.RemoveAll(dir)
+		r.o.Stats.Add(s.name, "dropped_duplicate", 1)
+		r.o.Log.Debug("duplicate submission dropped", "collector", s.name, "dedup_key", sub.DedupKey)
+	} else {
+		r.o.Stats.Add(s.name, "submitted", 1)
+		for _, g := range skipped {
+			r.o.Stats.Add("group:"+g, "skipped_coverage", 1)
+		}
+		r.o.Log.Debug("submission stored", "collector", s.name, "uuid", sub.UUID, "description", sub.Description, "groups", len(groups))
+	}
+	for _, src := range sources {
+		if err := os.Remove(src); err != nil && !errors.Is(err, os.ErrNotExist) {
+			r.o.Log.Warn("removing submitted source file failed", "collector", s.name, "path", src, "err", err)
+		}
+	}
+	return nil
+}
+
+func removeSources(files []File) error {
+	for _, f := range files {
+		if f.DeleteSource {
+			if err := os.Remove(f.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("removing %s: %w", f.Path, err)
+			}
+		}
+	}
+	return nil
+}
+
+// groupsFor applies group_assignments: named groups only; names matching no
+// group fall back to every group, with an error logged (ACE's behaviour).
+func (r *Runtime) groupsFor(collectorName string, sub *Submission) []GroupTarget {
+	if len(sub.GroupAssignments) == 0 {
+		return r.o.Groups
+	}
+	var out []GroupTarget
+	for _, g := range r.o.Groups {
+		if slices.Contains(sub.GroupAssignments, g.Name) {
+			out = append(out, g)
+		}
+	}
+	if len(out) == 0 {
+		r.o.Stats.Add(collectorName, "unknown_group_assignment", 1)
+		r.o.Log.Error("group assignment does not map to any known group; sending to all groups",
+			"collector", collectorName, "uuid", sub.UUID, "group_assignments", sub.GroupAssignments)
+		return r.o.Groups
+	}
+	return out
+}
+
+// RemoveOrphans deletes incoming directories with no stored submission:
+// files staged by a process that died before its commit.
+func (r *Runtime) RemoveOrphans(ctx context.Context) (int, error) {
+	entries, err := os.ReadDir(r.o.IncomingDir)
+	if err != nil {
+		return 0, fmt.Errorf("runtime: reading incoming dir: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		// Directories made since this runtime started belong to
+		// submissions being staged right now.
+		if info, err := e.Info(); err == nil && info.ModTime().Before(r.started) {
+			names = append(names, e.Name())
+		}
+	}
+	known, err := r.o.Queue.Existing(ctx, names)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, name := range names {
+		if known[name] {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(r.o.IncomingDir, name)); err != nil {
+			return n, fmt.Errorf("runtime: removing orphan %s: %w", name, err)
+		}
+		n++
+	}
+	if n > 0 {
+		r.o.Stats.Add("runtime", "orphan_dirs_removed", int64(n))
+		r.o.Log.Warn("removed incoming directories of submissions never committed", "count", n)
+	}
+	return n, nil
+}
+
+// Run removes orphans, starts every collector (restarting failed ones with
+// backoff), and runs cleanup and key expiry until ctx is cancelled. It
+// returns after every collector has returned.
+func (r *Runtime) Run(ctx context.Context, instances []Instance) error {
+	if _, err := r.RemoveOrphans(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for _, inst := range instances {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.supervise(ctx, inst)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.cleanupLoop(ctx)
+	}()
+	wg.Wait()
+	return nil
+}
+
+func (r *Runtime) supervise(ctx context.Context, inst Instance) {
+	env := &Env{
+		Name:   inst.Name,
+		Kind:   inst.Kind,
+		Sink:   r.Sink(inst.Name, inst.Kind, inst.Tuning),
+		State:  r.o.Queue.State(inst.Name),
+		Log:    r.o.Log.With("collector", inst.Name, "kind", inst.Kind),
+		Stats:  r.o.Stats,
+		Global: r.o.Global,
+	}
+	wait := time.Second
+	for {
+		start := time.Now()
+		err := runSafely(ctx, inst.Collector, env)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > 5*time.Minute {
+			wait = time.Second
+		}
+		r.o.Stats.Add(inst.Name, "restarts", 1)
+		env.Log.Error("collector stopped; restarting", "err", err, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(wait*2, time.Minute)
+	}
+}
+
+func runSafely(ctx context.Context, c Collector, env *Env) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	err = c.Run(ctx, env)
+	if err == nil && ctx.Err() == nil {
+		err = errors.New("returned without error before shutdown")
+	}
+	return err
+}
+
+// cleanupLoop deletes finished submissions and their files, and expires
+// volatile keys.
+func (r *Runtime) cleanupLoop(ctx context.Context) {
+	lastExpiry := time.Now()
+	for {
+		changed := r.o.Queue.Changed()
+		n, err := r.CleanupOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.o.Log.Error("cleanup failed", "err", err)
+		}
+		if time.Since(lastExpiry) >= r.o.KeyClearInterval {
+			lastExpiry = time.Now()
+			if k, err := r.o.Queue.ExpireKeys(ctx, r.o.KeyExpiration, r.o.KeyUnmodifiedExpiration); err != nil {
+				r.o.Log.Error("expiring persistence keys failed", "err", err)
+			} else if k > 0 {
+				r.o.Log.Debug("expired volatile persistence keys", "count", k)
+			}
+		}
+		if n > 0 {
+			continue
+		}
+		t := time.NewTimer(r.o.CleanupInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-changed:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// CleanupOnce deletes up to 500 finished submissions: files first, then the
+// record, so a crash in between leaves a record whose cleanup is retried.
+func (r *Runtime) CleanupOnce(ctx context.Context) (int, error) {
+	done, err := r.o.Queue.Finished(ctx, 500)
+	if err != nil || len(done) == 0 {
+		return 0, err
+	}
+	ids := make([]int64, 0, len(done))
+	for _, f := range done {
+		if f.HasFiles {
+			if err := os.RemoveAll(filepath.Join(r.o.IncomingDir, f.UUID)); err != nil {
+				return 0, fmt.Errorf("removing files of %s: %w", f.UUID, err)
+			}
+		}
+		ids = append(ids, f.ID)
+	}
+	if err := r.o.Queue.Delete(ctx, ids); err != nil {
+		return 0, err
+	}
+	r.o.Stats.Add("runtime", "cleaned", int64(len(ids)))
+	return len(ids), nil
+}

@@ -1,0 +1,256 @@
+package groups
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ace-collector/ace-collector/api"
+	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/persistence"
+)
+
+// Queue is the part of the store delivery uses.
+type Queue interface {
+	Claim(ctx context.Context, group, owner string, limit int) ([]persistence.Item, error)
+	Finish(ctx context.Context, group, owner string, results []persistence.Result) error
+	NextDue(ctx context.Context, group string) (time.Time, bool, error)
+	Changed() <-chan struct{}
+	Touch(ctx context.Context, owner string) error
+	FailReady(ctx context.Context, group, reason string) (int64, error)
+	ReleaseOwners(ctx context.Context, prefix string) (int64, error)
+	ReleaseStale(ctx context.Context, olderThan time.Duration) (int64, error)
+	PurgeParked(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Submitter delivers one submission to a node location.
+type Submitter interface {
+	Submit(ctx context.Context, location string, sub *collector.Submission) (*api.SubmitResult, error)
+}
+
+// Options configure a Manager.
+type Options struct {
+	Config   *Config
+	Queue    Queue
+	Instance string                // prefix of this process's claim owners
+	Sources  map[string]NodeSource // per group; default: the [node_*] sections
+	Clients  map[string]Submitter  // per group; default: built from the group's settings
+	Stats    *collector.Stats
+	Log      *slog.Logger
+	// Grace is how long in-flight deliveries may take after shutdown starts.
+	Grace time.Duration
+	// PollInterval bounds how long an idle worker waits before looking
+	// again (other instances' enqueues do not wake it).
+	PollInterval time.Duration
+}
+
+// Manager runs every enabled group's delivery workers.
+type Manager struct {
+	o       Options
+	health  *nodeHealth
+	groups  []*group
+	clients []*api.Client
+}
+
+type group struct {
+	m      *Manager
+	cfg    GroupConfig
+	source NodeSource
+	client Submitter
+	scope  string
+	log    *slog.Logger
+}
+
+// New validates options and builds the per-group clients.
+func New(o Options) (*Manager, error) {
+	if o.Config == nil || o.Queue == nil {
+		return nil, errors.New("groups: config and queue are required")
+	}
+	if o.Instance == "" {
+		return nil, errors.New("groups: instance name is required")
+	}
+	if o.Stats == nil {
+		o.Stats = collector.NewStats()
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Grace <= 0 {
+		o.Grace = 10 * time.Second
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	m := &Manager{o: o, health: newNodeHealth()}
+	for _, gc := range o.Config.Enabled() {
+		g := &group{m: m, cfg: gc, scope: "group:" + gc.Name, log: o.Log.With("group", gc.Name)}
+		g.source = o.Sources[gc.Name]
+		if g.source == nil {
+			if gc.Database != "" {
+				m.Close()
+				return nil, fmt.Errorf("groups: group %s uses database %s but no node source was given", gc.Name, gc.Database)
+			}
+			g.source = o.Config.Nodes
+		}
+		g.client = o.Clients[gc.Name]
+		if g.client == nil {
+			c, err := api.NewClient(api.ClientOptions{
+				CAFile:             gc.CAFile,
+				InsecureSkipVerify: !gc.VerifyTLS,
+				CertFile:           gc.ClientCert,
+				KeyFile:            gc.ClientKey,
+				APIKey:             gc.APIKey,
+				APIKeyHeader:       gc.APIKeyHeader,
+				Timeout:            gc.Timeout,
+				RetryMax:           gc.RetryMax,
+				Logger:             g.log,
+			})
+			if err != nil {
+				m.Close()
+				return nil, fmt.Errorf("groups: [collection_group_%s]: %w", gc.Name, err)
+			}
+			m.clients = append(m.clients, c)
+			g.client = c
+		}
+		m.groups = append(m.groups, g)
+	}
+	return m, nil
+}
+
+// Close releases the HTTP clients' idle connections.
+func (m *Manager) Close() {
+	for _, c := range m.clients {
+		c.Close()
+	}
+}
+
+func (m *Manager) owner(group string, i int) string {
+	return fmt.Sprintf("%s/%s/%d", m.o.Instance, group, i)
+}
+
+// Run delivers until ctx is cancelled. It first releases claims this
+// instance left behind (a crash), then runs each group's workers; on
+// shutdown it stops claiming, lets in-flight deliveries finish within the
+// grace period, and returns unstarted claims to READY.
+func (m *Manager) Run(ctx context.Context) error {
+	n, err := m.o.Queue.ReleaseOwners(ctx, m.o.Instance+"/")
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		m.o.Log.Info("released claims left by a previous run", "count", n)
+	}
+	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHard()
+	go func() {
+		select {
+		case <-ctx.Done():
+			t := time.NewTimer(m.o.Grace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				cancelHard()
+			case <-hard.Done():
+			}
+		case <-hard.Done():
+		}
+	}()
+	var wg sync.WaitGroup
+	var owners []string
+	for _, g := range m.groups {
+		for i := 0; i < g.cfg.ThreadCount; i++ {
+			owner := m.owner(g.cfg.Name, i)
+			owners = append(owners, owner)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g.work(ctx, hard, owner)
+			}()
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.housekeeping(ctx, owners)
+	}()
+	wg.Wait()
+	return nil
+}
+
+// housekeeping refreshes this instance's claims, takes over other
+// instances' stale claims, and releases expired parked errors.
+func (m *Manager) housekeeping(ctx context.Context, owners []string) {
+	stale := m.o.Config.StaleLockTimeout
+	if stale <= 0 {
+		stale = 2 * time.Minute
+	}
+	tick := time.NewTicker(stale / 4)
+	defer tick.Stop()
+	lastPurge := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, o := range owners {
+			if err := m.o.Queue.Touch(ctx, o); err != nil && ctx.Err() == nil {
+				m.o.Log.Warn("refreshing claims failed", "owner", o, "err", err)
+			}
+		}
+		if n, err := m.o.Queue.ReleaseStale(ctx, stale); err != nil && ctx.Err() == nil {
+			m.o.Log.Warn("releasing stale claims failed", "err", err)
+		} else if n > 0 {
+			m.o.Log.Warn("took over stale claims of a stopped instance", "count", n, "older_than", stale)
+		}
+		if r := m.o.Config.ErrorRetention; r > 0 && time.Since(lastPurge) > time.Hour {
+			lastPurge = time.Now()
+			if n, err := m.o.Queue.PurgeParked(ctx, time.Now().Add(-r)); err == nil && n > 0 {
+				m.o.Log.Warn("released parked errors past their retention for cleanup", "count", n, "retention", r)
+			}
+		}
+	}
+}
+
+// NodeStatus is one node's delivery health, for status pages.
+type NodeStatus struct {
+	Location  string
+	InFlight  int
+	Failures  int
+	DownUntil time.Time
+}
+
+// Nodes reports the health of every node delivered to so far.
+func (m *Manager) Nodes() []NodeStatus {
+	var out []NodeStatus
+	for loc, st := range m.health.snapshot() {
+		out = append(out, NodeStatus{Location: loc, InFlight: st.inFlight, Failures: st.failures, DownUntil: st.downUntil})
+	}
+	slices.SortFunc(out, func(a, b NodeStatus) int {
+		if a.Location < b.Location {
+			return -1
+		}
+		if a.Location > b.Location {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// decode turns a stored payload back into a submission.
+func decode(it persistence.Item) (*collector.Submission, error) {
+	var sub collector.Submission
+	if err := json.Unmarshal(it.Payload, &sub); err != nil {
+		return nil, fmt.Errorf("corrupt record %s: %w", it.UUID, err)
+	}
+	if sub.Description == "" {
+		return nil, fmt.Errorf("corrupt record %s: no description", it.UUID)
+	}
+	return &sub, nil
+}
