@@ -1,0 +1,102 @@
+package estreamer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+)
+
+// bookmarkKey is the persistence key of the resume position.
+const bookmarkKey = "bookmark"
+
+// bookmark is the resume position: the archive timestamp to send as the
+// initial timestamp (inclusive: the server re-sends that second), and
+// the identities of events already submitted in that second or later, so
+// the re-sent ones are recognised and dropped.
+type bookmark struct {
+	TS   uint32              `json:"archive_timestamp"`
+	Seen map[string][]string `json:"seen,omitempty"` // second -> identities
+}
+
+// tracker keeps the bookmark and the dedup sets in memory and writes them
+// to env.State; it is owned by one session goroutine at a time.
+type tracker struct {
+	ts    uint32
+	valid bool
+	seen  map[uint32]map[string]bool
+	dirty bool
+}
+
+func loadTracker(ctx context.Context, get func(context.Context, string) ([]byte, bool, error)) (*tracker, error) {
+	t := &tracker{seen: map[uint32]map[string]bool{}}
+	v, ok, err := get(ctx, bookmarkKey)
+	if err != nil {
+		return nil, fmt.Errorf("reading bookmark: %w", err)
+	}
+	if !ok {
+		return t, nil
+	}
+	var b bookmark
+	if err := json.Unmarshal(v, &b); err != nil {
+		return nil, fmt.Errorf("bookmark %q is not valid JSON: %w", v, err)
+	}
+	t.ts, t.valid = b.TS, true
+	for sec, keys := range b.Seen {
+		n, err := strconv.ParseUint(sec, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("bookmark second %q: %w", sec, err)
+		}
+		m := map[string]bool{}
+		for _, k := range keys {
+			m[k] = true
+		}
+		t.seen[uint32(n)] = m
+	}
+	return t, nil
+}
+
+// isDuplicate reports whether an event was already submitted.
+func (t *tracker) isDuplicate(ts uint32, key string) bool {
+	return t.seen[ts][key]
+}
+
+// submitted records an event whose Submit returned nil.
+func (t *tracker) submitted(ts uint32, key string) {
+	m := t.seen[ts]
+	if m == nil {
+		m = map[string]bool{}
+		t.seen[ts] = m
+	}
+	m[key] = true
+	t.dirty = true
+}
+
+// advance moves the bookmark to ts (never backwards) and forgets the
+// identities of earlier seconds, which the server will not re-send.
+func (t *tracker) advance(ts uint32) {
+	if ts == 0 || (t.valid && ts <= t.ts) {
+		return
+	}
+	t.ts, t.valid, t.dirty = ts, true, true
+	for sec := range t.seen {
+		if sec < ts {
+			delete(t.seen, sec)
+		}
+	}
+}
+
+func (t *tracker) encode() []byte {
+	b := bookmark{TS: t.ts, Seen: map[string][]string{}}
+	for sec, m := range t.seen {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.Seen[strconv.FormatUint(uint64(sec), 10)] = keys
+	}
+	v, _ := json.Marshal(b)
+	return v
+}

@@ -1,0 +1,252 @@
+// Package estreamer is the Cisco Firepower eStreamer collector (kind
+// "estreamer"): a mutual-TLS client of a Firepower Management Center that
+// requests intrusion, connection, file and malware events, caches the
+// metadata records to resolve names, turns the events chosen by its rules
+// into submissions (with packet data as a pcap file), and resumes after a
+// reconnect from a bookmark that only advances after Submit returned.
+package estreamer
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/collectors/estreamer/wire"
+)
+
+// Kind is the collector type name.
+const Kind = "estreamer"
+
+// Submission constants.
+const (
+	Tool                = "ace-collector estreamer"
+	DefaultAnalysisMode = "correlation"
+)
+
+func init() { collector.Register(Kind, New) }
+
+// Verify modes for the server certificate.
+const (
+	VerifyFull  = "full"  // chain and host name
+	VerifyChain = "chain" // chain against the CA (PKCS#12 or ca_file), no host name
+	VerifyOff   = "off"   // no verification (eNcore behaviour), explicit only
+)
+
+// Config is the parsed [collector_NAME] section.
+type Config struct {
+	Host           string
+	Port           int
+	TLS            TLSFiles
+	Verify         string
+	ServerName     string
+	MinTLS         uint16
+	ConnectTimeout time.Duration
+	IdleTimeout    time.Duration
+	WriteTimeout   time.Duration
+	ReconnectMin   time.Duration
+	ReconnectMax   time.Duration
+
+	Flags      uint32
+	Events     []wire.EventVersion
+	LengthConv wire.LengthConvention
+	Start      uint32 // initial timestamp when there is no bookmark
+	Resume     bool
+	MaxMessage uint32
+
+	Rules        Rules
+	PacketData   bool
+	MaxHeld      int
+	AnalysisMode string
+	Queue        string
+	ToolInstance string
+	Tags         []string
+	Groups       []string
+	WorkDir      string
+}
+
+// TLSFiles names the client credentials.
+type TLSFiles struct {
+	PKCS12File, PKCS12Password string
+	CertFile, KeyFile, CAFile  string
+}
+
+// New builds the collector from its section.
+func New(sec *collector.Section, g collector.Global) (collector.Collector, error) {
+	c, err := ParseConfig(sec, g)
+	if err != nil {
+		return nil, err
+	}
+	return &Collector{cfg: c, cache: newCache()}, nil
+}
+
+// ParseConfig reads every key of the section, reporting bad values
+// through sec.
+func ParseConfig(sec *collector.Section, g collector.Global) (Config, error) {
+	c := Config{
+		Host: sec.Required("host"),
+		Port: sec.Int("port", 8302, 1, 65535),
+		TLS: TLSFiles{
+			PKCS12File:     resolve(g.BaseDir, sec.String("pkcs12_file", "")),
+			PKCS12Password: sec.String("pkcs12_password", ""),
+			CertFile:       resolve(g.BaseDir, sec.String("cert_file", "")),
+			KeyFile:        resolve(g.BaseDir, sec.String("key_file", "")),
+			CAFile:         resolve(g.BaseDir, sec.String("ca_file", "")),
+		},
+		Verify:         sec.OneOf("verify", VerifyChain, VerifyFull, VerifyChain, VerifyOff),
+		ServerName:     sec.String("server_name", ""),
+		ConnectTimeout: sec.Duration("connect_timeout", 10*time.Second),
+		IdleTimeout:    sec.Duration("idle_timeout", 5*time.Minute),
+		WriteTimeout:   sec.Duration("write_timeout", 30*time.Second),
+		ReconnectMin:   sec.Duration("reconnect_min", time.Second),
+		ReconnectMax:   sec.Duration("reconnect_max", 5*time.Minute),
+		Resume:         sec.Bool("resume", true),
+		MaxMessage:     uint32(sec.Size("max_message_size", wire.DefaultMaxMessage)),
+		PacketData:     sec.Bool("packet_data", true),
+		MaxHeld:        sec.Int("max_held_events", 1000, 1, 1000000),
+		AnalysisMode:   sec.String("analysis_mode", DefaultAnalysisMode),
+		Queue:          sec.String("queue", collector.DefaultQueue),
+		ToolInstance:   sec.String("tool_instance", g.Hostname),
+		Tags:           sec.List("tags"),
+		Groups:         sec.List("group_assignments"),
+		WorkDir:        resolve(g.BaseDir, sec.String("work_dir", "")),
+	}
+	switch v := sec.OneOf("tls_min_version", "1.2", "1.0", "1.1", "1.2", "1.3"); v {
+	case "1.0":
+		c.MinTLS = 0x0301
+	case "1.1":
+		c.MinTLS = 0x0302
+	case "1.3":
+		c.MinTLS = 0x0304
+	default:
+		c.MinTLS = 0x0303
+	}
+	parseCredentials(sec, &c)
+	parseRequest(sec, &c)
+	c.Rules = parseRules(sec)
+	for _, k := range []struct {
+		key string
+		d   time.Duration
+	}{{"connect_timeout", c.ConnectTimeout}, {"idle_timeout", c.IdleTimeout}, {"write_timeout", c.WriteTimeout}, {"reconnect_min", c.ReconnectMin}} {
+		if k.d <= 0 {
+			sec.Errorf(k.key, "must be positive")
+		}
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		sec.Errorf("reconnect_max", "must not be less than reconnect_min (%s)", c.ReconnectMin)
+		c.ReconnectMax = c.ReconnectMin
+	}
+	if c.MaxMessage < 1024 {
+		sec.Errorf("max_message_size", "must be at least 1k")
+		c.MaxMessage = wire.DefaultMaxMessage
+	}
+	if c.WorkDir == "" {
+		c.WorkDir = os.TempDir()
+	}
+	return c, nil
+}
+
+func parseCredentials(sec *collector.Section, c *Config) {
+	f := c.TLS
+	switch {
+	case f.PKCS12File != "" && (f.CertFile != "" || f.KeyFile != ""):
+		sec.Errorf("pkcs12_file", "set either pkcs12_file or cert_file/key_file, not both")
+	case f.PKCS12File == "" && (f.CertFile == "" || f.KeyFile == ""):
+		sec.Errorf("pkcs12_file", "required (or cert_file and key_file): the FMC-issued client credentials")
+	default:
+		creds, err := loadCredentials(f)
+		if err != nil {
+			key := "pkcs12_file"
+			if f.PKCS12File == "" {
+				key = "cert_file"
+			}
+			sec.Errorf(key, "%v", err)
+		} else if c.Verify != VerifyOff && len(creds.CAs) == 0 && c.Verify == VerifyChain {
+			sec.Errorf("verify", "chain verification needs a CA: the PKCS#12 file has none and ca_file is not set (use ca_file, verify = full with system roots, or verify = off)")
+		}
+	}
+}
+
+func parseRequest(sec *collector.Section, c *Config) {
+	c.Flags = wire.DefaultFlags
+	if sec.Has("request_flags") {
+		f, err := wire.ParseFlags(sec.String("request_flags", ""))
+		if err != nil {
+			sec.Errorf("request_flags", "%v", err)
+		} else {
+			c.Flags = f
+		}
+	} else {
+		sec.Ignore("request_flags")
+		if !c.PacketData {
+			c.Flags &^= wire.FlagPacketData
+		}
+	}
+	if c.Flags&wire.FlagArchiveTimestamp == 0 && c.Resume {
+		sec.Errorf("request_flags", "resume needs archive timestamps (archive_timestamps / bit 23); set it or resume = no")
+	}
+	c.Events = wire.DefaultEventVersions
+	if sec.Has("event_types") {
+		ev, err := parseEventTypes(sec.List("event_types"))
+		if err != nil {
+			sec.Errorf("event_types", "%v", err)
+		} else {
+			c.Events = ev
+		}
+	} else {
+		sec.Ignore("event_types")
+	}
+	if sec.OneOf("streaming_length", "including", "including", "excluding") == "excluding" {
+		c.LengthConv = wire.LengthExcludingHeader
+	}
+	switch v := strings.ToLower(sec.String("start", "now")); v {
+	case "now":
+		c.Start = wire.TimestampNow
+	case "oldest":
+		c.Start = wire.TimestampOldest
+	default:
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0xFFFFFFFF {
+			sec.Errorf("start", "%q: want now, oldest or a UNIX time in seconds", v)
+		}
+		c.Start = uint32(n)
+	}
+}
+
+// parseEventTypes parses "name_or_code:version" items.
+func parseEventTypes(items []string) ([]wire.EventVersion, error) {
+	var out []wire.EventVersion
+	for _, it := range items {
+		name, ver, ok := strings.Cut(it, ":")
+		if !ok {
+			return nil, fmt.Errorf("%q: want TYPE:VERSION, e.g. intrusion:11 or 12:11", it)
+		}
+		code, known := wire.EventTypeNames[strings.ToLower(strings.TrimSpace(name))]
+		if !known {
+			n, err := strconv.ParseUint(strings.TrimSpace(name), 10, 16)
+			if err != nil || n == 0 {
+				return nil, fmt.Errorf("%q: unknown event type %q", it, name)
+			}
+			code = uint16(n)
+		}
+		v, err := strconv.ParseUint(strings.TrimSpace(ver), 10, 16)
+		if err != nil || v == 0 {
+			return nil, fmt.Errorf("%q: version must be a positive number", it)
+		}
+		out = append(out, wire.EventVersion{Type: code, Version: uint16(v)})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("empty list")
+	}
+	return out, nil
+}
+
+func resolve(base, p string) string {
+	if p == "" || filepath.IsAbs(p) || base == "" {
+		return p
+	}
+	return filepath.Join(base, p)
+}

@@ -1,0 +1,293 @@
+package estreamer
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/collectors/estreamer/wire"
+)
+
+// readResult is one message handed from the reader goroutine.
+type readResult struct {
+	m   wire.Message
+	err error
+}
+
+// session runs one connection: connect, request, negotiate, stream. It
+// returns whether any event data arrived (to reset the backoff) and why
+// it ended.
+func (c *Collector) session(ctx context.Context, env *collector.Env) (progressed bool, err error) {
+	creds, err := loadCredentials(c.cfg.TLS)
+	if err != nil {
+		return false, &sessionError{stage: "credentials", err: err}
+	}
+	tr, err := loadTracker(ctx, env.State.Get)
+	if err != nil {
+		return false, &sessionError{stage: "bookmark", err: err}
+	}
+	d := net.Dialer{Timeout: c.cfg.ConnectTimeout}
+	raw, err := d.DialContext(ctx, "tcp", c.addr())
+	if err != nil {
+		return false, &sessionError{stage: "connect", err: err}
+	}
+	conn := tls.Client(raw, tlsConfig(&c.cfg, creds))
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	hctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+	err = conn.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		return false, &sessionError{stage: "handshake", err: err}
+	}
+	env.Count("connections", 1)
+
+	s := &stream{c: c, env: env, conn: conn, tr: tr, initial: c.cfg.Start}
+	if c.cfg.Resume && tr.valid {
+		s.initial = tr.ts
+	}
+	env.Log.Info("eStreamer connected", "server", c.addr(), "tls", tls.VersionName(conn.ConnectionState().Version),
+		"initial_timestamp", s.initial, "flags", fmt.Sprintf("%#08x", c.cfg.Flags))
+	err = s.run(ctx)
+	return s.events > 0, err
+}
+
+// stream is the state of one connected session.
+type stream struct {
+	c       *Collector
+	env     *collector.Env
+	conn    *tls.Conn
+	tr      *tracker
+	initial uint32
+	msgs    int
+	events  int
+
+	cur      *event // intrusion event waiting for its packets
+	lastKey  string // last event identity not held (filtered / duplicate)
+	lastWhy  string
+	doneTS   uint32 // highest archive timestamp fully handled
+	items    []wire.EventData
+	holdTime *time.Timer
+}
+
+func (s *stream) fail(stage string, err error) error {
+	return &sessionError{stage: stage, msgs: s.msgs, err: err}
+}
+
+func (s *stream) send(typ uint16, body []byte) error {
+	s.conn.SetWriteDeadline(time.Now().Add(s.c.cfg.WriteTimeout))
+	return wire.WriteMessage(s.conn, typ, body)
+}
+
+func (s *stream) run(ctx context.Context) error {
+	cfg := &s.c.cfg
+	req := wire.EventStreamRequest{InitialTimestamp: s.initial, Flags: cfg.Flags}
+	if err := s.send(wire.TypeEventStreamRequest, req.Append(nil)); err != nil {
+		return s.fail("request", err)
+	}
+
+	// The reader goroutine reads one message at a time and waits until
+	// the main loop is done with it (the body buffer is reused).
+	msgs := make(chan readResult)
+	next := make(chan struct{})
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r := wire.NewReader(s.conn)
+		r.Max = cfg.MaxMessage
+		for {
+			s.conn.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+			m, err := r.Next()
+			select {
+			case msgs <- readResult{m, err}:
+			case <-quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+			select {
+			case <-next:
+			case <-quit:
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(quit)
+		s.conn.Close()
+		wg.Wait()
+		s.stopHold()
+	}()
+
+	negotiated := cfg.Flags&wire.FlagExtended == 0
+	for {
+		var hold <-chan time.Time
+		if s.holdTime != nil {
+			hold = s.holdTime.C
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-hold:
+			s.holdTime = nil
+			if err := s.flush(ctx); err != nil {
+				return err
+			}
+			if err := s.persist(ctx); err != nil {
+				return err
+			}
+		case res := <-msgs:
+			if res.err != nil {
+				return s.fail("stream", res.err)
+			}
+			s.msgs++
+			if err := s.handle(ctx, res.m, &negotiated); err != nil {
+				return err
+			}
+			next <- struct{}{}
+		}
+	}
+}
+
+// handle processes one server message.
+func (s *stream) handle(ctx context.Context, m wire.Message, negotiated *bool) error {
+	cfg := &s.c.cfg
+	env := s.env
+	switch m.Type {
+	case wire.TypeNull:
+		// Keep-alive: an idle moment, so nothing more is coming for the
+		// held event. Answer with a Null like the reference client.
+		env.Count("keepalives", 1)
+		if err := s.flush(ctx); err != nil {
+			return err
+		}
+		if err := s.persist(ctx); err != nil {
+			return err
+		}
+		return s.ack()
+	case wire.TypeError:
+		em, err := wire.ParseError(m.Body)
+		if err != nil {
+			return s.fail("stream", err)
+		}
+		env.Count("server_errors", 1)
+		return s.fail("stream", em)
+	case wire.TypeStreamingInformation:
+		if *negotiated {
+			env.Drop("unexpected_message", 1)
+			env.Log.Warn("eStreamer: ignoring a second Streaming Information message")
+			return nil
+		}
+		svcs, err := wire.ParseStreamingInformation(m.Body)
+		if err != nil {
+			return s.fail("request", err)
+		}
+		found := false
+		for _, sv := range svcs {
+			found = found || sv.ID == wire.ServiceEStreamer
+		}
+		if !found {
+			return s.fail("request", fmt.Errorf("%w: Streaming Information does not offer service 6667 (got %v)", wire.ErrMalformed, svcs))
+		}
+		sr := wire.StreamingRequest{Service: wire.ServiceEStreamer, Flags: cfg.Flags,
+			InitialTimestamp: s.initial, Events: cfg.Events, Convention: cfg.LengthConv}
+		if err := s.send(wire.TypeStreamingRequest, sr.Append(nil)); err != nil {
+			return s.fail("request", err)
+		}
+		*negotiated = true
+		return nil
+	case wire.TypeEventData:
+		ed, err := wire.ParseEventData(m.Body)
+		if err != nil {
+			env.Drop("malformed_message", 1)
+			return s.fail("stream", err)
+		}
+		if err := s.record(ctx, ed); err != nil {
+			return err
+		}
+		return s.endOfMessage(ctx)
+	case wire.TypeMessageBundle:
+		b, err := wire.ParseBundle(m.Body, s.items)
+		if err != nil {
+			// The bundle cannot be split reliably; drop the session and
+			// resume from the bookmark rather than guess.
+			env.Drop("malformed_message", 1)
+			return s.fail("stream", err)
+		}
+		s.items = b.Items
+		env.Count("bundles", 1)
+		for _, ed := range b.Items {
+			if err := s.record(ctx, ed); err != nil {
+				return err
+			}
+		}
+		return s.endOfMessage(ctx)
+	}
+	env.Drop("unexpected_message", 1)
+	env.Log.Warn("eStreamer: skipping unexpected message", "type", wire.TypeName(m.Type), "length", len(m.Body))
+	return nil
+}
+
+// endOfMessage persists progress and acknowledges the message with a Null
+// (one per bundle / per event message).
+func (s *stream) endOfMessage(ctx context.Context) error {
+	if s.cur != nil && !s.c.cfg.PacketData {
+		if err := s.flush(ctx); err != nil {
+			return err
+		}
+	}
+	if s.cur != nil && s.holdTime == nil {
+		s.holdTime = time.NewTimer(packetWait)
+	}
+	if err := s.persist(ctx); err != nil {
+		return err
+	}
+	return s.ack()
+}
+
+// packetWait bounds how long an intrusion event waits for packet records
+// when the stream goes quiet after it.
+const packetWait = 2 * time.Second
+
+func (s *stream) stopHold() {
+	if s.holdTime != nil {
+		s.holdTime.Stop()
+		s.holdTime = nil
+	}
+}
+
+func (s *stream) ack() error {
+	if err := s.send(wire.TypeNull, nil); err != nil {
+		return s.fail("stream", err)
+	}
+	return nil
+}
+
+// persist writes the bookmark if it moved: the highest archive timestamp
+// handled, but never past an event still held.
+func (s *stream) persist(ctx context.Context) error {
+	cand := s.doneTS
+	if s.cur != nil && s.cur.archiveTS != 0 && s.cur.archiveTS < cand {
+		cand = s.cur.archiveTS
+	}
+	s.tr.advance(cand)
+	if !s.tr.dirty {
+		return nil
+	}
+	if err := s.env.State.Put(ctx, bookmarkKey, s.tr.encode()); err != nil {
+		return s.fail("bookmark", fmt.Errorf("writing bookmark: %w", err))
+	}
+	s.tr.dirty = false
+	return nil
+}
+
+var errStore = errors.New("submission store unavailable")

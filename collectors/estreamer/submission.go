@@ -1,0 +1,276 @@
+package estreamer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/collectors/estreamer/wire"
+)
+
+// event is a decoded event record on its way to a submission.
+type event struct {
+	kind      string
+	rec       uint32
+	archiveTS uint32
+	blk       *wire.Block
+	header    *wire.DiscoveryHeader // connection events
+	packets   []*wire.Packet
+	extra     []map[string]any // intrusion extra data (record 110)
+	key       string           // dedup identity
+	names     map[string]string
+}
+
+// newEvent wraps a decoded event record; ok is false for other records.
+func newEvent(ed wire.EventData, r wire.Record) (*event, bool) {
+	e := &event{rec: ed.RecordType, archiveTS: ed.ArchiveTimestamp, kind: kindOf(ed.RecordType)}
+	switch v := r.(type) {
+	case wire.IntrusionEvent:
+		e.blk = v.Block
+		e.key = fmt.Sprintf("ids:%d:%d:%d", v.U32("deviceId"), v.U32("eventId"), v.U32("eventSecond"))
+	case wire.ConnectionEvent:
+		e.blk, e.header = v.Block, &v.Header
+		e.key = fmt.Sprintf("conn:%d:%d:%d:%d", v.U32("deviceId"), v.U32("firstPacketTimestamp"),
+			v.U32("instanceId"), v.U32("connectionCounter"))
+	case wire.FileEvent:
+		e.blk = v.Block
+		e.key = fmt.Sprintf("file:%d:%d:%d:%d:%d:%d:%x", v.Record, v.U32("deviceId"), v.U32("connectionTimestamp"),
+			v.U32("connectionInstance"), v.U32("connectionCounter"), v.U32("fileEventTimestamp"), v.Bytes("shaHash"))
+	case wire.MalwareEvent:
+		e.blk = v.Block
+		sum := sha256.Sum256(ed.Data)
+		e.key = "mal:" + hex.EncodeToString(sum[:16])
+	default:
+		return nil, false
+	}
+	return e, true
+}
+
+// packetKey is the intrusion identity a packet belongs to.
+func packetKey(p *wire.Packet) string {
+	return fmt.Sprintf("ids:%d:%d:%d", p.DeviceID, p.EventID, p.EventSecond)
+}
+
+func (e *event) eventTime() time.Time {
+	b := e.blk
+	switch e.kind {
+	case KindIntrusion:
+		return time.Unix(int64(b.U32("eventSecond")), int64(b.U32("eventMicrosecond"))*1000).UTC()
+	case KindConnection:
+		return time.Unix(int64(b.U32("firstPacketTimestamp")), 0).UTC()
+	case KindFile, KindFileMalware:
+		return time.Unix(int64(b.U32("fileEventTimestamp")), 0).UTC()
+	case KindMalware:
+		return time.Unix(int64(b.U32("malwareEventTimestamp")), 0).UTC()
+	}
+	return time.Time{}
+}
+
+// endpoints returns source/destination address, ports and protocol.
+func (e *event) endpoints() (src, dst netip.Addr, sport, dport uint16, proto uint8) {
+	b := e.blk
+	switch e.kind {
+	case KindIntrusion:
+		return b.IP("sourceIpAddress"), b.IP("destinationIpAddress"), uint16(b.Uint("sourcePortOrIcmpType")),
+			uint16(b.Uint("destinationPortOrIcmpType")), uint8(b.Uint("ipProtocolId"))
+	case KindConnection:
+		return b.IP("initiatorIpAddress"), b.IP("responderIpAddress"), uint16(b.Uint("initiatorPort")),
+			uint16(b.Uint("responderPort")), uint8(b.Uint("protocol"))
+	}
+	return b.IP("sourceIpAddress"), b.IP("destinationIpAddress"), uint16(b.Uint("sourcePort")),
+		uint16(b.Uint("destinationPort")), uint8(b.Uint("protocol"))
+}
+
+func (e *event) signature() string {
+	b := e.blk
+	return fmt.Sprintf("%d:%d:%d", b.U32("generatorId"), b.U32("ruleId"), b.U32("ruleRevision"))
+}
+
+func (e *event) describe() string {
+	src, dst, _, _, _ := e.endpoints()
+	b := e.blk
+	var what string
+	switch e.kind {
+	case KindIntrusion:
+		what = e.names["rule_message"]
+		if what == "" {
+			what = "signature " + e.signature()
+		}
+	case KindConnection:
+		what = "connection"
+		if u := b.Str("clientUrl"); u != "" {
+			what += " " + u
+		}
+	case KindFile, KindFileMalware:
+		what = "file " + b.Str("fileName")
+	case KindMalware:
+		what = "malware " + b.Str("detectionName")
+		if f := b.Str("fileName"); f != "" {
+			what += " in " + f
+		}
+	}
+	return fmt.Sprintf("eStreamer %s: %s (%s -> %s)", strings.ReplaceAll(e.kind, "_", " "), what, addrText(src), addrText(dst))
+}
+
+func addrText(a netip.Addr) string {
+	if !a.IsValid() || a.IsUnspecified() {
+		return "?"
+	}
+	return a.String()
+}
+
+// buildSubmission makes the ACE submission for an event (without files).
+func (c *Collector) buildSubmission(e *event, toolInstance string) (*collector.Submission, error) {
+	cfg := &c.cfg
+	sub := collector.NewSubmission(e.describe())
+	sub.AnalysisMode = cfg.AnalysisMode
+	sub.Tool = Tool
+	sub.ToolInstance = toolInstance
+	sub.Type = "estreamer - " + strings.ReplaceAll(e.kind, "_", " ")
+	sub.Queue = cfg.Queue
+	sub.EventTime = e.eventTime()
+	sub.Tags = append([]string(nil), cfg.Tags...)
+	sub.GroupAssignments = cfg.Groups
+	sub.Observables = observables(e)
+	details := map[string]any{
+		"record_type":       e.rec,
+		"archive_timestamp": e.archiveTS,
+		"event":             e.blk,
+		"names":             e.names,
+		"packets":           len(e.packets),
+	}
+	if e.header != nil {
+		details["discovery_header"] = e.header
+	}
+	if len(e.extra) > 0 {
+		details["extra_data"] = e.extra
+	}
+	if err := sub.SetDetails(details); err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+func observables(e *event) []collector.Observable {
+	var set collector.ObservableSet
+	t := e.eventTime()
+	add := func(typ, value string) {
+		set.Add(collector.Observable{Type: typ, Value: value, Time: t})
+	}
+	src, dst, sport, dport, proto := e.endpoints()
+	for _, a := range []netip.Addr{src, dst} {
+		addAddr(add, a)
+	}
+	if src.Is4() && dst.Is4() && !src.IsUnspecified() && !dst.IsUnspecified() && (proto == 6 || proto == 17 || proto == 132) {
+		add(collector.ObsIPv4FullConversation, fmt.Sprintf("%s:%d:%s:%d", src, sport, dst, dport))
+	}
+	b := e.blk
+	switch e.kind {
+	case KindIntrusion:
+		add(collector.ObsSnortSignature, e.signature())
+		host := b.Str("httpHostname")
+		addHost(add, host)
+		if u := b.Str("httpURI"); host != "" && u != "" {
+			add(collector.ObsURL, "http://"+host+ensureSlash(u))
+		}
+		addAddr(add, b.IP("originalSrcIP"))
+	case KindConnection:
+		addURL(add, b.Str("clientUrl"))
+		addHost(add, b.Str("referencedHost"))
+		addHost(add, b.Str("sslServerName"))
+		addHost(add, strings.TrimSuffix(b.Str("dnsQuery"), "."))
+		addAddr(add, b.IP("originalClientIpAddress"))
+	case KindFile, KindFileMalware:
+		add(collector.ObsFileName, b.Str("fileName"))
+		if sha := b.Bytes("shaHash"); len(sha) == 32 && !allZero(sha) {
+			add(collector.ObsSHA256, hex.EncodeToString(sha))
+		}
+		addURL(add, b.Str("uri"))
+	case KindMalware:
+		add(collector.ObsFileName, b.Str("fileName"))
+		add(collector.ObsFilePath, b.Str("filePath"))
+		if sha := strings.ToLower(b.Str("fileShaHash")); len(sha) == 64 {
+			add(collector.ObsSHA256, sha)
+		}
+		add(collector.ObsUser, b.Str("user"))
+		addURL(add, b.Str("uri"))
+	}
+	add(collector.ObsUser, e.names["user"])
+	return set.List()
+}
+
+func addAddr(add func(string, string), a netip.Addr) {
+	if !a.IsValid() || a.IsUnspecified() {
+		return
+	}
+	if a.Is4() {
+		add(collector.ObsIPv4, a.String())
+	} else {
+		add(collector.ObsIPv6, a.String())
+	}
+}
+
+func addHost(add func(string, string), h string) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return
+	}
+	if host, _, err := splitHostPort(h); err == nil {
+		h = host
+	}
+	if a, err := netip.ParseAddr(h); err == nil {
+		addAddr(add, a)
+		return
+	}
+	if strings.Contains(h, ".") {
+		add(collector.ObsFQDN, strings.ToLower(h))
+	} else {
+		add(collector.ObsHostname, strings.ToLower(h))
+	}
+}
+
+func splitHostPort(h string) (string, string, error) {
+	i := strings.LastIndexByte(h, ':')
+	if i < 0 || strings.Count(h, ":") > 1 {
+		return h, "", fmt.Errorf("no port")
+	}
+	if _, err := strconv.Atoi(h[i+1:]); err != nil {
+		return h, "", err
+	}
+	return h[:i], h[i+1:], nil
+}
+
+func addURL(add func(string, string), u string) {
+	u = strings.TrimSpace(u)
+	if u == "" {
+		return
+	}
+	pu, err := url.Parse(u)
+	if err != nil || pu.Host == "" {
+		return
+	}
+	add(collector.ObsURL, u)
+	addHost(add, pu.Hostname())
+}
+
+func ensureSlash(u string) string {
+	if strings.HasPrefix(u, "/") {
+		return u
+	}
+	return "/" + u
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
