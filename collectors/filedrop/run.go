@@ -1,0 +1,126 @@
+package filedrop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/ace-collector/ace-collector/collector"
+)
+
+// Run watches and scans the drop directory until ctx is done.
+func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
+	if err := os.MkdirAll(c.cfg.Dir, 0o750); err != nil {
+		return fmt.Errorf("creating directory: %w", err)
+	}
+	if c.cfg.After == AfterMove {
+		if err := os.MkdirAll(c.cfg.DoneDir, 0o750); err != nil {
+			return fmt.Errorf("creating done_directory: %w", err)
+		}
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	// trigger holds at most one pending "scan now": bursts of events
+	// coalesce into one scan.
+	trigger := make(chan struct{}, 1)
+	w, err := startWatcher(env, c.cfg, trigger)
+	if err != nil {
+		env.Count("watch_failed", 1)
+		env.Log.Warn("filedrop: cannot watch the directory; relying on the periodic rescan",
+			"directory", c.cfg.Dir, "rescan_interval", c.cfg.Rescan, "error", err)
+	}
+	defer w.close()
+	env.Log.Info("filedrop collector started", "directory", c.cfg.Dir, "recursive", c.cfg.Recursive,
+		"after", c.cfg.After, "rescan_interval", c.cfg.Rescan, "min_age", c.cfg.MinAge)
+
+	st := newRunState()
+	var backoff time.Duration
+	for {
+		handled, due, err := c.pass(ctx, env, st, w)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var storeErr *errStore
+		var wait time.Duration
+		switch {
+		case errors.As(err, &storeErr):
+			if backoff == 0 {
+				backoff = c.cfg.RetryMin
+			} else {
+				backoff = min(2*backoff, c.cfg.RetryMax)
+			}
+			env.Log.Warn("filedrop: store unavailable; keeping the file and retrying",
+				"error", err, "retry_in", backoff)
+			if !sleep(ctx, backoff) {
+				return nil
+			}
+			continue
+		case err != nil:
+			return err // the directory cannot be listed: let the runtime restart us
+		case handled > 0:
+			backoff = 0
+			continue // more may have arrived while we worked
+		default:
+			backoff = 0
+			wait = c.cfg.Rescan
+			if !due.IsZero() {
+				wait = max(min(wait, due.Sub(c.now())), time.Millisecond)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-trigger:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// pass lists the directory and takes every ready file, oldest first, one at
+// a time. It stops at the first store failure.
+func (c *Collector) pass(ctx context.Context, env *collector.Env, st *runState, w *watcher) (int, time.Time, error) {
+	l, err := c.list(env, st, w.add)
+	env.Count("scans", 1)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	handled := 0
+	for _, f := range l.ready {
+		if ctx.Err() != nil {
+			break
+		}
+		out, err := c.process(ctx, env, st, f)
+		if err != nil {
+			return handled, l.due, err
+		}
+		switch out {
+		case submitted, rejected:
+			handled++
+		case changed:
+			// Still being written: look again soon even without events.
+			retry := c.now().Add(c.cfg.RetryMin)
+			if l.due.IsZero() || retry.Before(l.due) {
+				l.due = retry
+			}
+		}
+	}
+	return handled, l.due, nil
+}
+
+// sleep waits d or until ctx is done; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
