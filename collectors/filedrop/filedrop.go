@@ -43,6 +43,8 @@ const (
 	DefaultDescription = "filedrop: {{.Name}}"
 	DefaultRescan      = 10 * time.Second
 	RejectedDir        = ".rejected"
+	// InflightDir holds hard links to the files being submitted.
+	InflightDir = ".inflight"
 )
 
 // After-submit actions.

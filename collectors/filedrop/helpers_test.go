@@ -160,13 +160,19 @@ func obsMap(sub *collector.Submission) map[string]string {
 	return m
 }
 
-// hookSink runs before on each Submit, then passes it to the recording sink.
+// hookSink passes submissions to the recording sink and runs after (if
+// set) once it returned nil, like code that runs while the runtime commits.
 type hookSink struct {
 	*collectortest.Sink
-	before func(sub *collector.Submission)
+	after func(sub *collector.Submission)
 }
 
 func (s *hookSink) Submit(ctx context.Context, sub *collector.Submission) error {
-	s.before(sub)
-	return s.Sink.Submit(ctx, sub)
+	if err := s.Sink.Submit(ctx, sub); err != nil {
+		return err
+	}
+	if s.after != nil {
+		s.after(sub)
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
+	"github.com/google/uuid"
 )
 
 // outcome of processing one file.
@@ -41,8 +42,8 @@ type hashed struct {
 	tooLarge, changedIO bool
 }
 
-// process takes one file: hash, submit, dispose. It returns an *errStore
-// when the sink could not store it (the file is left in place).
+// process takes one file: claim, hash, submit, dispose. It returns an
+// *errStore when the sink could not store it (the file is left in place).
 func (c *Collector) process(ctx context.Context, env *collector.Env, st *runState, f candidate) (outcome, error) {
 	if p, ok := st.pending[f.path]; ok {
 		if sameFile(p.info, f.info) {
@@ -53,7 +54,17 @@ func (c *Collector) process(ctx context.Context, env *collector.Env, st *runStat
 	if c.cfg.MaxSize > 0 && f.info.Size() > c.cfg.MaxSize {
 		return c.tooLarge(env, st, f), nil
 	}
-	h, info, err := c.hash(f)
+	link, err := c.claim(env, st, f)
+	if errors.Is(err, fs.ErrNotExist) {
+		env.Count("vanished", 1)
+		return skipped, nil
+	}
+	src := f.path
+	if link != "" {
+		src = link
+		defer removeLink(env, link)
+	}
+	h, info, err := c.hash(f, src)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		env.Count("vanished", 1)
@@ -71,7 +82,7 @@ func (c *Collector) process(ctx context.Context, env *collector.Env, st *runStat
 	delete(st.odd, f.path)
 	f.info = info
 
-	sub, err := c.submission(env, f, h)
+	sub, err := c.submission(env, f, src, link != "", h)
 	if err != nil {
 		return c.reject(env, st, f, fmt.Sprintf("cannot build submission: %v", err)), nil
 	}
@@ -96,18 +107,58 @@ func (c *Collector) process(ctx context.Context, env *collector.Env, st *runStat
 	return submitted, nil
 }
 
-// hash reads the file once, computing its digests, and checks it did not
-// change while it was read. It returns the file's stat after reading.
-func (c *Collector) hash(f candidate) (hashed, fs.FileInfo, error) {
+// claim hard-links f into the private in-flight directory, so what is
+// hashed is exactly what the runtime stores (a writer that renames a new
+// file over the same name cannot swap it), and the runtime can link
+// rather than copy it and remove only our link (DeleteSource), never the
+// name in the drop directory. Where hard links are impossible (another
+// filesystem, no link support) it returns "" and the file is read in
+// place and copied by the runtime.
+func (c *Collector) claim(env *collector.Env, st *runState, f candidate) (string, error) {
+	dir := filepath.Join(c.cfg.Dir, InflightDir)
+	link := filepath.Join(dir, uuid.NewString())
+	err := os.Link(f.path, link)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Lstat(f.path); errors.Is(serr, fs.ErrNotExist) {
+			return "", err // the file vanished
+		}
+		// Someone removed the in-flight directory: make it again.
+		if err = os.MkdirAll(dir, 0o750); err == nil {
+			err = os.Link(f.path, link)
+		}
+	}
+	if err == nil {
+		return link, nil
+	}
+	if !st.noLink {
+		st.noLink = true
+		env.Log.Info("filedrop: cannot hard-link into the in-flight directory; files will be copied",
+			"path", f.path, "error", err)
+	}
+	return "", nil
+}
+
+// removeLink removes an in-flight link once it is no longer needed (the
+// runtime already did after a successful Submit).
+func removeLink(env *collector.Env, link string) {
+	if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		env.Log.Warn("filedrop: removing in-flight link", "path", link, "error", err)
+	}
+}
+
+// hash reads src (f or its in-flight link) once, computing the digests,
+// and checks that the file is the one listed and did not change while it
+// was read. It returns the file's stat after reading.
+func (c *Collector) hash(f candidate, src string) (hashed, fs.FileInfo, error) {
 	var h hashed
-	fh, err := os.Open(f.path)
+	fh, err := os.Open(src)
 	if err != nil {
 		return h, nil, err
 	}
 	defer fh.Close()
 	before, err := fh.Stat()
 	if err != nil {
-		return h, nil, fmt.Errorf("stat %s: %w", f.path, err)
+		return h, nil, fmt.Errorf("stat %s: %w", src, err)
 	}
 	if !sameFile(before, f.info) {
 		h.changedIO = true // replaced or written since it was listed
@@ -120,7 +171,7 @@ func (c *Collector) hash(f candidate) (hashed, fs.FileInfo, error) {
 	}
 	n, err := io.Copy(io.MultiWriter(m5, s1, s256), r)
 	if err != nil {
-		return h, nil, fmt.Errorf("reading %s: %w", f.path, err)
+		return h, nil, fmt.Errorf("reading %s: %w", src, err)
 	}
 	if c.cfg.MaxSize > 0 && n > c.cfg.MaxSize {
 		h.tooLarge = true
@@ -128,7 +179,7 @@ func (c *Collector) hash(f candidate) (hashed, fs.FileInfo, error) {
 	}
 	after, err := fh.Stat()
 	if err != nil {
-		return h, nil, fmt.Errorf("stat %s: %w", f.path, err)
+		return h, nil, fmt.Errorf("stat %s: %w", src, err)
 	}
 	if !sameFile(before, after) || n != after.Size() {
 		h.changedIO = true
@@ -142,7 +193,8 @@ func (c *Collector) hash(f candidate) (hashed, fs.FileInfo, error) {
 }
 
 // submission builds the submission for a hashed file.
-func (c *Collector) submission(env *collector.Env, f candidate, h hashed) (*collector.Submission, error) {
+// src is the path the runtime reads (the in-flight link if linked).
+func (c *Collector) submission(env *collector.Env, f candidate, src string, linked bool, h hashed) (*collector.Submission, error) {
 	name := AttachName(filepath.Base(f.path))
 	mtime := f.info.ModTime()
 	desc, err := RenderDescription(c.cfg.Description, Description{
@@ -177,11 +229,11 @@ func (c *Collector) submission(env *collector.Env, f candidate, h hashed) (*coll
 	obs.AddValue(collector.ObsSHA1, h.sha1)
 	obs.AddValue(collector.ObsSHA256, h.sha256)
 	sub.Observables = obs.List()
-	sub.Files = []collector.File{{
-		Path: f.path, Name: name,
-		// Delete mode lets the runtime move the file into its incoming
-		// directory once the record is durable, instead of copying it.
-		DeleteSource: c.cfg.After == AfterDelete,
-	}}
+	// In delete mode the runtime may take our private link (hard-link it
+	// into its incoming directory, then remove it): no copy. In move mode
+	// the file lives on in done_directory, so the runtime must copy it —
+	// a shared inode would let later changes there reach the queue. The
+	// drop directory's own name is only ever touched by dispose.
+	sub.Files = []collector.File{{Path: src, Name: name, DeleteSource: linked && c.cfg.After == AfterDelete}}
 	return sub, nil
 }

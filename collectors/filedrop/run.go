@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
@@ -19,6 +20,9 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 		if err := os.MkdirAll(c.cfg.DoneDir, 0o750); err != nil {
 			return fmt.Errorf("creating done_directory: %w", err)
 		}
+	}
+	if err := resetInflight(filepath.Join(c.cfg.Dir, InflightDir)); err != nil {
+		return err
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -111,6 +115,25 @@ func (c *Collector) pass(ctx context.Context, env *collector.Env, st *runState, 
 		}
 	}
 	return handled, l.due, nil
+}
+
+// resetInflight creates the in-flight directory and empties it: links
+// left by a previous run that stopped mid-submission are only second
+// names of files still in the drop directory (or already stored).
+func resetInflight(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("cleaning %s: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 // sleep waits d or until ctx is done; it reports whether d elapsed.

@@ -57,8 +57,8 @@ tool = dropper
 			sub.DedupKey != "" {
 			t.Errorf("fields: %+v", sub)
 		}
-		if !sub.Files[0].DeleteSource || sub.Files[0].Path != paths[name] {
-			t.Errorf("file entry %+v", sub.Files[0])
+		if f := sub.Files[0]; !f.DeleteSource || filepath.Dir(f.Path) != filepath.Join(h.dir, InflightDir) {
+			t.Errorf("file entry %+v: want a DeleteSource link in the in-flight directory", f)
 		}
 		var det map[string]any
 		if err := json.Unmarshal(sub.Details, &det); err != nil {
@@ -75,6 +75,10 @@ tool = dropper
 	for _, p := range paths {
 		h.gone(p)
 	}
+	h.eventually("in-flight links removed", func() bool {
+		ents, err := os.ReadDir(filepath.Join(h.dir, InflightDir))
+		return err == nil && len(ents) == 0
+	})
 	if n := h.count("submitted"); n != int64(len(files)) {
 		t.Errorf("submitted counter %d", n)
 	}
@@ -137,8 +141,8 @@ func TestMoveMode(t *testing.T) {
 	done := filepath.Join(h.dir, "done")
 	p := h.drop("r.txt", []byte("one"), time.Time{})
 	subs := h.waitSubs(1)
-	if subs[0].Files[0].DeleteSource {
-		t.Error("move mode must not ask the runtime to delete the source")
+	if f := subs[0].Files[0]; f.DeleteSource || filepath.Dir(f.Path) != filepath.Join(h.dir, InflightDir) {
+		t.Errorf("file entry %+v: want a copy from an in-flight link (the done file must not share the stored inode)", f)
 	}
 	h.gone(p)
 	h.drop("r.txt", []byte("two"), time.Time{})

@@ -118,6 +118,9 @@ type runState struct {
 	// but could not be deleted or moved; they are never submitted again
 	// while they are the same file, and their disposal is retried.
 	pending map[string]pendingFile
+	// noLink is set once hard-linking into the in-flight directory failed
+	// (logged once).
+	noLink bool
 }
 
 type pendingFile struct {
