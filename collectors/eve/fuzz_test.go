@@ -70,4 +70,3 @@ func FuzzFollow(f *testing.F) {
 		}
 	})
 }
-
