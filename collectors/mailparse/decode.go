@@ -39,6 +39,11 @@ func transferDecode(p *enmime.Part) ([]byte, string) {
 // decodeBase64 ignores characters outside the alphabet and decodes as much
 // as possible, like mail clients do.
 func decodeBase64(in []byte) ([]byte, string) {
+	// Fast path: well-formed input (the decoder skips CR and LF itself).
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(in)))
+	if n, err := base64.StdEncoding.Decode(out, bytes.TrimSpace(in)); err == nil {
+		return out[:n], ""
+	}
 	clean := make([]byte, 0, len(in))
 	bad := 0
 	for _, c := range in {
@@ -58,7 +63,11 @@ func decodeBase64(in []byte) ([]byte, string) {
 		clean = clean[:len(clean)-1]
 		warn = strings.TrimPrefix(warn+"; base64: truncated input", "; ")
 	}
-	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
+	if need := base64.RawStdEncoding.DecodedLen(len(clean)); cap(out) >= need {
+		out = out[:need]
+	} else {
+		out = make([]byte, need)
+	}
 	n, err := base64.RawStdEncoding.Decode(out, clean)
 	if err != nil {
 		warn = strings.TrimPrefix(warn+"; base64: "+err.Error(), "; ")

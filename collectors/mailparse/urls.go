@@ -1,6 +1,7 @@
 package mailparse
 
 import (
+	"bytes"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -23,9 +24,7 @@ var urlAttrs = map[string]bool{
 // scanText adds url/fqdn observables for the links in a text or HTML body.
 func (r *Result) scanText(text string, isHTML bool) {
 	if !isHTML {
-		for _, m := range bareURL.FindAllString(text, -1) {
-			r.addURL(m)
-		}
+		r.scanBare(text)
 		return
 	}
 	z := html.NewTokenizer(strings.NewReader(text))
@@ -44,10 +43,20 @@ func (r *Result) scanText(text string, isHTML bool) {
 				}
 			}
 		case html.TextToken, html.CommentToken:
-			for _, m := range bareURL.FindAllString(string(z.Text()), -1) {
-				r.addURL(m)
+			if bytes.Contains(z.Raw(), []byte("//")) { // "://" may be entity-encoded
+				r.scanBare(string(z.Text()))
 			}
 		}
+	}
+}
+
+// scanBare adds the URLs written out in plain text.
+func (r *Result) scanBare(text string) {
+	if !strings.Contains(text, "://") {
+		return
+	}
+	for _, m := range bareURL.FindAllString(text, -1) {
+		r.addURL(m)
 	}
 }
 

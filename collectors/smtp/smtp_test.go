@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
+	"github.com/go-ini/ini"
 
 	"github.com/ace-collector/ace-collector/collector"
 )
@@ -248,5 +249,22 @@ func TestConfigProblems(t *testing.T) {
 				t.Errorf("problems %q do not mention %q", all, tt.want)
 			}
 		})
+	}
+}
+
+func TestExampleConfig(t *testing.T) {
+	f, err := ini.LoadSources(ini.LoadOptions{SpaceBeforeInlineComment: true}, "../../configs/smtp.ini")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p collector.Problems
+	sec := collector.NewSection(f.Section("collector_smtp_in"), &p)
+	sec.Ignore("type", "enabled")
+	if _, err := New(sec, collector.Global{Hostname: "h", BaseDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	sec.Done()
+	if err := p.Err(); err != nil {
+		t.Errorf("configs/smtp.ini: %v", err)
 	}
 }
