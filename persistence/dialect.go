@@ -19,6 +19,11 @@ type dialect struct {
 	// last_update (and the value for permanent keys). Args: source_id,
 	// permanent, uuid, value, created_at, last_update.
 	upsertKey string
+	// byPrimaryKey follows "FROM work_distribution" where a locking read
+	// must walk the primary key: MySQL may otherwise pick a secondary
+	// index (say (status, lock_time)) and lock other owners' rows on the
+	// way, which deadlocks concurrent finishers.
+	byPrimaryKey string
 	// upsertTellsNew: upsertKey's affected-rows count is 1 exactly when it
 	// inserted a new row (MySQL), so dedup needs no separate lookup.
 	upsertTellsNew bool

@@ -18,6 +18,7 @@ var mysqlDialect = dialect{
 	insertIgnore: "INSERT IGNORE",
 	forUpdate:    " FOR UPDATE",
 	skipLocked:   " FOR UPDATE SKIP LOCKED",
+	byPrimaryKey: " FORCE INDEX (PRIMARY)",
 	upsertKey: `INSERT INTO persistence (source_id, permanent, uuid, value, created_at, last_update)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON DUPLICATE KEY UPDATE

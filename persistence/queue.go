@@ -105,7 +105,7 @@ func (s *Store) Finish(ctx context.Context, group, owner string, results []Resul
 	woke := false
 	err = s.withTx(ctx, func(tx *sqlx.Tx) error {
 		woke = false
-		q, args, err := sqlx.In(`SELECT work_id FROM work_distribution
+		q, args, err := sqlx.In(`SELECT work_id FROM work_distribution`+s.d.byPrimaryKey+`
 			WHERE group_id = ? AND lock_uuid = ? AND status = 'LOCKED' AND work_id IN (?)`+s.d.forUpdate, gid, owner, ids)
 		if err != nil {
 			return err
