@@ -7,7 +7,9 @@
 package estreamer
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -59,7 +61,7 @@ type Config struct {
 
 	Rules        Rules
 	PacketData   bool
-	MaxHeld      int
+	PacketWait   time.Duration
 	AnalysisMode string
 	Queue        string
 	ToolInstance string
@@ -106,7 +108,7 @@ func ParseConfig(sec *collector.Section, g collector.Global) (Config, error) {
 		Resume:         sec.Bool("resume", true),
 		MaxMessage:     uint32(sec.Size("max_message_size", wire.DefaultMaxMessage)),
 		PacketData:     sec.Bool("packet_data", true),
-		MaxHeld:        sec.Int("max_held_events", 1000, 1, 1000000),
+		PacketWait:     sec.Duration("packet_wait", 2*time.Second),
 		AnalysisMode:   sec.String("analysis_mode", DefaultAnalysisMode),
 		Queue:          sec.String("queue", collector.DefaultQueue),
 		ToolInstance:   sec.String("tool_instance", g.Hostname),
@@ -130,7 +132,7 @@ func ParseConfig(sec *collector.Section, g collector.Global) (Config, error) {
 	for _, k := range []struct {
 		key string
 		d   time.Duration
-	}{{"connect_timeout", c.ConnectTimeout}, {"idle_timeout", c.IdleTimeout}, {"write_timeout", c.WriteTimeout}, {"reconnect_min", c.ReconnectMin}} {
+	}{{"connect_timeout", c.ConnectTimeout}, {"idle_timeout", c.IdleTimeout}, {"write_timeout", c.WriteTimeout}, {"reconnect_min", c.ReconnectMin}, {"packet_wait", c.PacketWait}} {
 		if k.d <= 0 {
 			sec.Errorf(k.key, "must be positive")
 		}
@@ -156,6 +158,10 @@ func parseCredentials(sec *collector.Section, c *Config) {
 		sec.Errorf("pkcs12_file", "set either pkcs12_file or cert_file/key_file, not both")
 	case f.PKCS12File == "" && (f.CertFile == "" || f.KeyFile == ""):
 		sec.Errorf("pkcs12_file", "required (or cert_file and key_file): the FMC-issued client credentials")
+	case missing(f.PKCS12File) || missing(f.CertFile) || missing(f.KeyFile) || missing(f.CAFile):
+		// Not provisioned yet: the collector logs the missing file at
+		// every connection attempt (with backoff) instead of refusing
+		// the whole configuration.
 	default:
 		creds, err := loadCredentials(f)
 		if err != nil {
@@ -168,6 +174,15 @@ func parseCredentials(sec *collector.Section, c *Config) {
 			sec.Errorf("verify", "chain verification needs a CA: the PKCS#12 file has none and ca_file is not set (use ca_file, verify = full with system roots, or verify = off)")
 		}
 	}
+}
+
+// missing reports whether a configured file does not exist.
+func missing(path string) bool {
+	if path == "" {
+		return false
+	}
+	_, err := os.Stat(path)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 func parseRequest(sec *collector.Section, c *Config) {

@@ -256,3 +256,33 @@ func TestRules(t *testing.T) {
 		}
 	}
 }
+
+// TestPacketWaitFlushesQuietStream: with no further event and no
+// keep-alive, the held intrusion event is submitted after packet_wait.
+func TestPacketWaitFlushesQuietStream(t *testing.T) {
+	pki := newPKI(t)
+	fmc := startFMC(t, pki.serverConfig(), func(n int, c *fmcConn) error {
+		if _, _, err := c.handshake(wiretest.StreamingInfoMessage(6667)); err != nil {
+			return err
+		}
+		if err := c.send(wiretest.BundleMessage(1, 1, intrusion(5, t0, "10.0.0.5").Record(85, t0), pkt(5, t0, "x", t0))); err != nil {
+			return err
+		}
+		if err := c.expectNull(); err != nil {
+			return err
+		}
+		return c.waitClosed()
+	})
+	c := newTestCollector(t, pki, fmc.port(), "packet_wait = 20ms")
+	sink, state := collectortest.NewSink(), collectortest.NewState()
+	runCollector(t, c, sink, state)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	subs, err := sink.WaitFor(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(subs[0].Files) != 1 {
+		t.Errorf("files %+v", subs[0].Files)
+	}
+}

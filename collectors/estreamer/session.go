@@ -246,17 +246,13 @@ func (s *stream) endOfMessage(ctx context.Context) error {
 		}
 	}
 	if s.cur != nil && s.holdTime == nil {
-		s.holdTime = time.NewTimer(packetWait)
+		s.holdTime = time.NewTimer(s.c.cfg.PacketWait)
 	}
 	if err := s.persist(ctx); err != nil {
 		return err
 	}
 	return s.ack()
 }
-
-// packetWait bounds how long an intrusion event waits for packet records
-// when the stream goes quiet after it.
-const packetWait = 2 * time.Second
 
 func (s *stream) stopHold() {
 	if s.holdTime != nil {
