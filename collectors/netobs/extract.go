@@ -50,11 +50,21 @@ func FromText(text string, set *collector.ObservableSet) {
 			n++
 		}
 	}
-	for _, u := range reURL.FindAllString(text, MaxTextObservables) {
+	if !strings.Contains(text, ".") {
+		return // no address, URL, email address or domain without a dot
+	}
+	var urls, emails []string
+	if strings.Contains(text, "://") {
+		urls = reURL.FindAllString(text, MaxTextObservables)
+	}
+	if strings.Contains(text, "@") {
+		emails = reEmail.FindAllString(text, MaxTextObservables)
+	}
+	for _, u := range urls {
 		u = strings.TrimRight(u, ".,;:)]}!?")
 		add(collector.ObsURL, u)
 	}
-	for _, e := range reEmail.FindAllString(text, MaxTextObservables) {
+	for _, e := range emails {
 		add(collector.ObsEmailAddress, strings.ToLower(e))
 	}
 	for _, ip := range reIPv4.FindAllString(text, MaxTextObservables) {
