@@ -19,7 +19,7 @@ import (
 
 // parseSection builds a collector from key = value lines and returns the
 // config problems.
-func parseSection(t *testing.T, lines ...string) (*Collector, []error) {
+func parseSection(t testing.TB, lines ...string) (*Collector, []error) {
 	t.Helper()
 	f, err := ini.Load([]byte("[collector_fmc]\n" + strings.Join(lines, "\n") + "\n"))
 	if err != nil {
@@ -35,7 +35,7 @@ func parseSection(t *testing.T, lines ...string) (*Collector, []error) {
 	return c.(*Collector), p.List()
 }
 
-func newTestCollector(t *testing.T, pki *testPKI, port int, extra ...string) *Collector {
+func newTestCollector(t testing.TB, pki *testPKI, port int, extra ...string) *Collector {
 	t.Helper()
 	lines := append([]string{
 		"host = 127.0.0.1",
@@ -55,7 +55,7 @@ func newTestCollector(t *testing.T, pki *testPKI, port int, extra ...string) *Co
 }
 
 // runCollector runs c until the test ends and returns the env.
-func runCollector(t *testing.T, c *Collector, sink *collectortest.Sink, state *collectortest.State) *collector.Env {
+func runCollector(t testing.TB, c *Collector, sink *collectortest.Sink, state *collectortest.State) *collector.Env {
 	t.Helper()
 	env := collectortest.Env(t, "fmc", sink, state)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -19,7 +19,7 @@ import (
 // 127.0.0.1:0 requiring a client certificate, running one script per
 // accepted connection.
 type fakeFMC struct {
-	t        *testing.T
+	t        testing.TB
 	ln       net.Listener
 	script   func(n int, c *fmcConn) error
 	mu       sync.Mutex
@@ -33,7 +33,7 @@ type sessionResult struct {
 	err error
 }
 
-func startFMC(t *testing.T, cfg *tls.Config, script func(n int, c *fmcConn) error) *fakeFMC {
+func startFMC(t testing.TB, cfg *tls.Config, script func(n int, c *fmcConn) error) *fakeFMC {
 	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {

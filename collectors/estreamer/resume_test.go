@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,15 @@ func TestMalformedBundleReconnects(t *testing.T) {
 			if err := c.send(bad); err != nil {
 				return err
 			}
+			// The client says why it closes, as the guide asks.
+			body, err := c.expect(wire.TypeError)
+			if err != nil {
+				return err
+			}
+			em, err := wire.ParseError(body)
+			if err != nil || em.Code != -1 || !strings.Contains(em.Text, "message type 7, want 4") {
+				return fmt.Errorf("client error message %+v %v", em, err)
+			}
 			return c.waitClosed()
 		}
 		if err := c.send(wiretest.BundleMessage(1, 1, intrusion(1, t0, "10.0.0.1").Record(85, t0))); err != nil {
@@ -121,6 +131,9 @@ func TestMalformedBundleReconnects(t *testing.T) {
 	defer cancel()
 	if _, err := sink.WaitFor(ctx, 1); err != nil {
 		t.Fatal(err)
+	}
+	if r, err := fmc.next(ctx); err != nil || r.n != 0 || r.err != nil {
+		t.Errorf("server session 0: %+v %v", r, err)
 	}
 	if got := env.Stats.Get("fmc", "dropped_malformed_message"); got != 1 {
 		t.Errorf("dropped_malformed_message = %d", got)

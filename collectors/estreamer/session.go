@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -55,18 +56,19 @@ func (c *Collector) session(ctx context.Context, env *collector.Env) (progressed
 	env.Log.Info("eStreamer connected", "server", c.addr(), "tls", tls.VersionName(conn.ConnectionState().Version),
 		"initial_timestamp", s.initial, "flags", fmt.Sprintf("%#08x", c.cfg.Flags))
 	err = s.run(ctx)
-	return s.events > 0, err
+	return s.dataAcks > 0, err
 }
 
 // stream is the state of one connected session.
 type stream struct {
-	c       *Collector
-	env     *collector.Env
-	conn    *tls.Conn
-	tr      *tracker
-	initial uint32
-	msgs    int
-	events  int
+	c        *Collector
+	env      *collector.Env
+	conn     *tls.Conn
+	tr       *tracker
+	initial  uint32
+	msgs     int
+	events   int
+	dataAcks int // event / bundle messages fully handled and acknowledged
 
 	cur      *event // intrusion event waiting for its packets
 	lastKey  string // last event identity not held (filtered / duplicate)
@@ -85,7 +87,7 @@ func (s *stream) send(typ uint16, body []byte) error {
 	return wire.WriteMessage(s.conn, typ, body)
 }
 
-func (s *stream) run(ctx context.Context) error {
+func (s *stream) run(ctx context.Context) (err error) {
 	cfg := &s.c.cfg
 	req := wire.EventStreamRequest{InitialTimestamp: s.initial, Flags: cfg.Flags}
 	if err := s.send(wire.TypeEventStreamRequest, req.Append(nil)); err != nil {
@@ -123,6 +125,7 @@ func (s *stream) run(ctx context.Context) error {
 	}()
 	defer func() {
 		close(quit)
+		s.goodbye(ctx, err)
 		s.conn.Close()
 		wg.Wait()
 		s.stopHold()
@@ -251,7 +254,29 @@ func (s *stream) endOfMessage(ctx context.Context) error {
 	if err := s.persist(ctx); err != nil {
 		return err
 	}
-	return s.ack()
+	if err := s.ack(); err != nil {
+		return err
+	}
+	s.dataAcks++
+	return nil
+}
+
+// goodbye tells the server why the client closes, as the guide asks,
+// unless the server ended the session itself. Best effort, short deadline.
+func (s *stream) goodbye(ctx context.Context, err error) {
+	var em *wire.ErrorMessage
+	var ne net.Error
+	switch {
+	case err == nil, errors.As(err, &em), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed) && ctx.Err() == nil,
+		errors.As(err, &ne) && !ne.Timeout():
+		return
+	}
+	text := err.Error()
+	if ctx.Err() != nil {
+		text = "client shutting down"
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	wire.WriteMessage(s.conn, wire.TypeError, wire.AppendError(nil, -1, text))
 }
 
 func (s *stream) stopHold() {

@@ -108,3 +108,23 @@ func TestClosedWithoutMessageExplained(t *testing.T) {
 		t.Fatalf("reason %q (%v)", reason, err)
 	}
 }
+
+// TestIdleExplained: a server that goes silent (no keep-alives) ends the
+// session after idle_timeout with an "idle" reason.
+func TestIdleExplained(t *testing.T) {
+	pki := newPKI(t)
+	fmc := startFMC(t, pki.serverConfig(), func(_ int, c *fmcConn) error {
+		if _, _, err := c.handshake(wiretest.StreamingInfoMessage(6667)); err != nil {
+			return err
+		}
+		return c.waitClosed()
+	})
+	c := newTestCollector(t, pki, fmc.port(), "idle_timeout = 50ms")
+	env := collectortest.Env(t, "fmc", collectortest.NewSink(), collectortest.NewState())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.session(ctx, env)
+	if reason := explain(err, false); !strings.Contains(reason, "idle") {
+		t.Fatalf("reason %q (%v)", reason, err)
+	}
+}
