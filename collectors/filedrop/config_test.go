@@ -159,3 +159,33 @@ func TestRenderDescription(t *testing.T) {
 		t.Errorf("description not bounded: %d bytes, %v", len(got), err)
 	}
 }
+
+// The example configuration's collector section must validate.
+var exampleConfig = "../../configs/filedrop.ini"
+
+func TestExampleConfig(t *testing.T) {
+	f, err := ini.LoadSources(ini.LoadOptions{SpaceBeforeInlineComment: true}, exampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range f.Sections() {
+		if s.Key("type").String() != Kind {
+			continue
+		}
+		n++
+		var p collector.Problems
+		sec := collector.NewSection(s, &p)
+		sec.Ignore("type", "enabled")
+		if _, err := New(sec, collector.Global{BaseDir: t.TempDir()}); err != nil {
+			t.Fatal(err)
+		}
+		sec.Done()
+		if err := p.Err(); err != nil {
+			t.Errorf("[%s]: %v", s.Name(), err)
+		}
+	}
+	if n == 0 {
+		t.Error("no filedrop section in configs/filedrop.ini")
+	}
+}
