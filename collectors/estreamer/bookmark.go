@@ -3,6 +3,7 @@ package estreamer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -19,6 +20,9 @@ type bookmark struct {
 	TS   uint32              `json:"archive_timestamp"`
 	Seen map[string][]string `json:"seen,omitempty"` // second -> identities
 }
+
+// errCorruptBookmark marks a stored bookmark that cannot be decoded.
+var errCorruptBookmark = errors.New("corrupt bookmark")
 
 // tracker keeps the bookmark and the dedup sets in memory and writes them
 // to env.State; it is owned by one session goroutine at a time.
@@ -40,13 +44,13 @@ func loadTracker(ctx context.Context, get func(context.Context, string) ([]byte,
 	}
 	var b bookmark
 	if err := json.Unmarshal(v, &b); err != nil {
-		return nil, fmt.Errorf("bookmark %q is not valid JSON: %w", v, err)
+		return nil, fmt.Errorf("%w: %q is not valid JSON: %w", errCorruptBookmark, v, err)
 	}
 	t.ts, t.valid = b.TS, true
 	for sec, keys := range b.Seen {
 		n, err := strconv.ParseUint(sec, 10, 32)
 		if err != nil {
-			return nil, fmt.Errorf("bookmark second %q: %w", sec, err)
+			return nil, fmt.Errorf("%w: second %q: %w", errCorruptBookmark, sec, err)
 		}
 		m := map[string]bool{}
 		for _, k := range keys {

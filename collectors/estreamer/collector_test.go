@@ -96,6 +96,10 @@ func metadataItems() []wiretest.Item {
 		wiretest.UserRecord(77, "alice"),
 		wiretest.IDNameRecord(63, 676, "HTTP"),
 		{RecordType: 9999, Data: []byte{1, 2, 3}}, // unknown record: skipped and counted
+		// intrusion event in an unknown block version: skipped and counted
+		{RecordType: 400, Extended: true, ArchiveTS: t0, Data: append([]byte{0, 0, 0, 99}, intrusion(900, t0, "10.0.0.9").Record(85, t0).Data[4:]...)},
+		// zone name whose string block is shorter than its header: malformed, counted
+		{RecordType: 115, Data: append(wiretest.UUIDNameRecord(115, zoneUUID, "x").Data[:24], 0, 0, 0, 0, 0, 0, 0, 4)},
 	}
 }
 
@@ -243,7 +247,7 @@ func TestFullSession(t *testing.T) {
 	}
 
 	for ev, want := range map[string]int64{"dropped_duplicate": 2, "dropped_filtered_kind": 1,
-		"dropped_unknown_record": 1, "submitted": 5, "connections": 2, "server_errors": 1,
+		"dropped_unknown_record": 1, "dropped_unknown_block": 1, "dropped_malformed_record": 1, "submitted": 5, "connections": 2, "server_errors": 1,
 		"dropped_packet_of_filtered_event": 0} {
 		if got := env.Stats.Get("fmc", ev); got != want {
 			t.Errorf("counter %s = %d, want %d", ev, got, want)

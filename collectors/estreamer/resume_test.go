@@ -299,3 +299,42 @@ func TestPacketWaitFlushesQuietStream(t *testing.T) {
 		t.Errorf("files %+v", subs[0].Files)
 	}
 }
+
+// TestCorruptBookmarkDoesNotWedge: a damaged bookmark is reported and
+// counted, the stream starts from the configured position, and the next
+// write replaces it.
+func TestCorruptBookmarkDoesNotWedge(t *testing.T) {
+	pki := newPKI(t)
+	reqs := make(chan uint32, 1)
+	fmc := startFMC(t, pki.serverConfig(), func(n int, c *fmcConn) error {
+		body, err := c.expect(wire.TypeEventStreamRequest)
+		if err != nil {
+			return err
+		}
+		req, _ := wire.ParseEventStreamRequest(body)
+		reqs <- req.InitialTimestamp
+		if err := c.send(intrusion(1, t0, "10.0.0.1").Record(85, t0).EventMessage()); err != nil {
+			return err
+		}
+		if err := c.expectNull(); err != nil {
+			return err
+		}
+		return c.waitClosed()
+	})
+	c := newTestCollector(t, pki, fmc.port(), "start = oldest", "packet_data = no",
+		"request_flags = intrusion, metadata, archive_timestamps")
+	sink, state := collectortest.NewSink(), collectortest.NewState()
+	state.Put(context.Background(), bookmarkKey, []byte("\x00garbage"))
+	env := runCollector(t, c, sink, state)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := sink.WaitFor(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if ts := <-reqs; ts != wire.TimestampOldest {
+		t.Errorf("started from %d", ts)
+	}
+	if got := env.Stats.Get("fmc", "dropped_corrupt_bookmark"); got != 1 {
+		t.Errorf("dropped_corrupt_bookmark = %d", got)
+	}
+}

@@ -29,6 +29,13 @@ func (c *Collector) session(ctx context.Context, env *collector.Env) (progressed
 		return false, &sessionError{stage: "credentials", err: err}
 	}
 	tr, err := loadTracker(ctx, env.State.Get)
+	if errors.Is(err, errCorruptBookmark) {
+		// Never wedge on our own damaged state: report it, count it, and
+		// start from the configured position; the next write replaces it.
+		env.Drop("corrupt_bookmark", 1)
+		env.Log.Error("eStreamer: ignoring the stored bookmark", "error", err, "start", c.cfg.Start)
+		tr, err = &tracker{seen: map[uint32]map[string]bool{}}, nil
+	}
 	if err != nil {
 		return false, &sessionError{stage: "bookmark", err: err}
 	}
