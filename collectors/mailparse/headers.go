@@ -1,6 +1,7 @@
 package mailparse
 
 import (
+	"fmt"
 	"net/mail"
 	"net/netip"
 	"net/textproto"
@@ -24,6 +25,9 @@ var addressHeaders = []struct{ name, tag string }{
 	{"Cc", "cc"},
 }
 
+// maxAddresses bounds the addresses taken from one header field.
+const maxAddresses = 1000
+
 // addHeaders extracts header observables from raw (undecoded) fields of a
 // message at forwarding depth (0 = the message itself).
 func (r *Result) addHeaders(raw textproto.MIMEHeader, depth int) {
@@ -34,10 +38,19 @@ func (r *Result) addHeaders(raw textproto.MIMEHeader, depth int) {
 	}
 	byTag := map[string][]string{}
 	for _, ah := range addressHeaders {
+		seen := map[string]bool{}
 		for _, v := range values(raw, ah.name) {
 			for _, a := range parseAddresses(v) {
+				if seen[a] {
+					continue
+				}
+				if len(seen) >= maxAddresses {
+					r.warn(fmt.Sprintf("%s: more than %d addresses; the rest are not extracted", ah.name, maxAddresses))
+					break
+				}
+				seen[a] = true
 				r.Observables.AddValue(collector.ObsEmailAddress, a, prefix+ah.tag)
-				byTag[ah.tag] = appendUnique(byTag[ah.tag], a)
+				byTag[ah.tag] = append(byTag[ah.tag], a)
 			}
 		}
 	}
@@ -114,16 +127,16 @@ func parseAddresses(v string) []string {
 	if list, err := enmime.ParseAddressList(v); err == nil {
 		for _, a := range list {
 			if s := normalizeAddress(a.Address); s != "" {
-				out = appendUnique(out, s)
+				out = append(out, s)
 			}
 		}
 		if len(out) > 0 {
 			return out
 		}
 	}
-	for _, m := range bareAddr.FindAllString(enmime.DecodeRFC2047(v), 100) {
+	for _, m := range bareAddr.FindAllString(enmime.DecodeRFC2047(v), maxAddresses+1) {
 		if s := normalizeAddress(m); s != "" {
-			out = appendUnique(out, s)
+			out = append(out, s)
 		}
 	}
 	return out
@@ -198,12 +211,3 @@ var (
 	cgnat     = netip.MustParsePrefix("100.64.0.0/10")
 	broadcast = netip.MustParseAddr("255.255.255.255")
 )
-
-func appendUnique(list []string, v string) []string {
-	for _, x := range list {
-		if x == v {
-			return list
-		}
-	}
-	return append(list, v)
-}

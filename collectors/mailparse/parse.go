@@ -35,6 +35,10 @@ type Options struct {
 	MaxURLs int
 	// MaxWarnings bounds Details.Warnings (default 20).
 	MaxWarnings int
+	// MaxParts bounds the MIME parts of a message (default 2000); a message
+	// with more boundary lines is only header-parsed and URL-scanned, as the
+	// MIME library's part tree costs quadratic time in the part count.
+	MaxParts int
 }
 
 func (o Options) withDefaults() Options {
@@ -46,6 +50,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxWarnings <= 0 {
 		o.MaxWarnings = 20
+	}
+	if o.MaxParts <= 0 {
+		o.MaxParts = 2000
 	}
 	return o
 }
@@ -143,7 +150,13 @@ var parser = enmime.NewParser(
 
 // parseMessage handles one message at the given forwarding depth.
 func (r *Result) parseMessage(raw []byte, depth int) {
-	root, err := parser.ReadParts(bytes.NewReader(raw))
+	var root *enmime.Part
+	var err error
+	if n := bytes.Count(raw, []byte("\n--")); n > r.opt.MaxParts {
+		err = fmt.Errorf("%d boundary lines exceed the limit of %d MIME parts", n, r.opt.MaxParts)
+	} else {
+		root, err = parser.ReadParts(bytes.NewReader(raw))
+	}
 	if err != nil {
 		// Salvage: headers by a loose reader, URLs from the raw body.
 		hdr, body := splitHeader(raw)
@@ -208,6 +221,7 @@ func (r *Result) leaf(p *enmime.Part, depth int) {
 }
 
 func (r *Result) addAttachment(name, ct string, content []byte, depth int) {
+	name = toUTF8([]byte(name), "") // raw 8-bit names are usually windows-1252
 	m := md5.Sum(content)
 	s := sha256.Sum256(content)
 	a := Attachment{
@@ -288,7 +302,7 @@ func decodeHeader(in textproto.MIMEHeader) textproto.MIMEHeader {
 	out := make(textproto.MIMEHeader, len(in))
 	for k, vs := range in {
 		for _, v := range vs {
-			out[k] = append(out[k], enmime.DecodeRFC2047(v))
+			out[k] = append(out[k], toUTF8([]byte(enmime.DecodeRFC2047(v)), ""))
 		}
 	}
 	return out

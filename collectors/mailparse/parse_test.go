@@ -243,3 +243,29 @@ func TestURLTrimming(t *testing.T) {
 		}
 	}
 }
+
+// Adversarial inputs must stay fast (linear), not just not crash.
+func TestPathologicalInputsAreFast(t *testing.T) {
+	inputs := map[string]string{
+		"closing parens": "From: a@b.example\r\n\r\nhttp://a.example/" + strings.Repeat(")", 200000) + "\r\n",
+		"many urls":      "From: a@b.example\r\n\r\n" + strings.Repeat("http://a.example/x ", 20000),
+		"many parts": "Content-Type: multipart/mixed; boundary=b\r\n\r\n" +
+			strings.Repeat("--b\r\nContent-Type: application/x\r\nContent-Disposition: attachment; filename=a\r\n\r\nx\r\n", 50000) + "--b--\r\n",
+		"long header":     "Subject: " + strings.Repeat("=?utf-8?q?a?= ", 50000) + "\r\nReceived: " + strings.Repeat("[1.2.3.4] ", 50000) + "\r\n\r\n",
+		"many recipients": "To: " + strings.Repeat("u@x.example, ", 100000) + strings.Repeat("\r\nCc: a@b.example", 20000) + "\r\n\r\n",
+		"html attrs":      "Content-Type: text/html\r\n\r\n" + strings.Repeat("<a href=\"http://x.example/", 50000),
+	}
+	for name, in := range inputs {
+		start := time.Now()
+		r := Parse([]byte(in), Options{})
+		// Generous: linear work here takes well under 100 ms on an idle
+		// machine; the quadratic cases this guards against take minutes.
+		t.Logf("%s: %v", name, time.Since(start))
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: %v for %d bytes", name, d, len(in))
+		}
+		if name == "many parts" && !strings.Contains(r.Details.ParseError, "MIME parts") {
+			t.Errorf("part limit not reported: %q", r.Details.ParseError)
+		}
+	}
+}

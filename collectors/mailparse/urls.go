@@ -62,7 +62,7 @@ func (r *Result) scanBare(text string) {
 
 // addURL records an absolute http(s)/ftp URL and its host.
 func (r *Result) addURL(raw string) {
-	raw = trimURL(raw)
+	raw = trimURL(strings.ToValidUTF8(raw, ""))
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return
@@ -77,7 +77,7 @@ func (r *Result) addURL(raw string) {
 		return
 	}
 	before := r.Observables.Len()
-	r.Observables.AddValue(collector.ObsURL, strings.ToValidUTF8(raw, ""))
+	r.Observables.AddValue(collector.ObsURL, raw)
 	if r.Observables.Len() > before {
 		r.urls++
 	}
@@ -96,19 +96,22 @@ func (r *Result) addURL(raw string) {
 }
 
 // trimURL drops punctuation that ends a sentence rather than the URL, and a
-// closing bracket without its opening one.
+// closing bracket without its opening one. Linear in len(s).
 func trimURL(s string) string {
+	openP, closeP := strings.Count(s, "("), strings.Count(s, ")")
+	openB, closeB := strings.Count(s, "["), strings.Count(s, "]")
 	for len(s) > 0 {
 		c := s[len(s)-1]
 		switch {
 		case strings.IndexByte(".,;:!?'\"*", c) >= 0:
-			s = s[:len(s)-1]
-		case c == ')' && strings.Count(s, "(") < strings.Count(s, ")"),
-			c == ']' && strings.Count(s, "[") < strings.Count(s, "]"):
-			s = s[:len(s)-1]
+		case c == ')' && openP < closeP:
+			closeP--
+		case c == ']' && openB < closeB:
+			closeB--
 		default:
 			return s
 		}
+		s = s[:len(s)-1]
 	}
 	return s
 }
