@@ -123,6 +123,11 @@ func (c *Collector) reject(env *collector.Env, st *runState, f candidate, reason
 		c.deferDisposal(env, st, f, reason, err)
 		return rejected
 	}
+	if dst == "" {
+		env.Count("vanished", 1)
+		env.Log.Warn("filedrop: rejected file vanished before it could be moved aside", "path", f.path, "reason", reason)
+		return rejected
+	}
 	env.Log.Error("filedrop: file rejected and moved aside", "path", f.path, "to", dst, "reason", reason)
 	return rejected
 }

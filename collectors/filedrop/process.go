@@ -132,8 +132,8 @@ func (c *Collector) claim(env *collector.Env, st *runState, f candidate) (string
 	}
 	if !st.noLink {
 		st.noLink = true
-		env.Log.Info("filedrop: cannot hard-link into the in-flight directory; files will be copied",
-			"path", f.path, "error", err)
+		env.Log.Info("filedrop: cannot hard-link into the in-flight directory; such files are read "+
+			"in place and copied by the runtime (logged once)", "path", f.path, "error", err)
 	}
 	return "", nil
 }

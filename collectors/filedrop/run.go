@@ -16,6 +16,13 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 	if err := os.MkdirAll(c.cfg.Dir, 0o750); err != nil {
 		return fmt.Errorf("creating directory: %w", err)
 	}
+	// The walk does not follow a symlinked root; resolve it once.
+	if real, err := filepath.EvalSymlinks(c.cfg.Dir); err != nil {
+		return fmt.Errorf("resolving directory: %w", err)
+	} else if real != filepath.Clean(c.cfg.Dir) {
+		env.Log.Info("filedrop: directory is a symbolic link; watching its target", "directory", c.cfg.Dir, "target", real)
+		c.cfg.Dir = real
+	}
 	if c.cfg.After == AfterMove {
 		if err := os.MkdirAll(c.cfg.DoneDir, 0o750); err != nil {
 			return fmt.Errorf("creating done_directory: %w", err)

@@ -150,3 +150,22 @@ func TestStaleInflightCleanedAtStart(t *testing.T) {
 		t.Error("in-flight directory was scanned")
 	}
 }
+
+func TestSymlinkedDirectory(t *testing.T) {
+	real := t.TempDir()
+	link := filepath.Join(t.TempDir(), "drop")
+	if err := os.Symlink(real, link); err != nil {
+		t.Skip("symlinks unsupported:", err)
+	}
+	c, err := build(t, "directory = "+link+"\n"+base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, dir: real, c: c, sink: collectortest.NewSink()}
+	h.run(nil)
+	p := h.drop("x", []byte("x"), time.Time{})
+	if subs := h.waitSubs(1); subs[0].Files[0].Name != "x" {
+		t.Errorf("submitted %v", subs[0].Files)
+	}
+	h.gone(p)
+}

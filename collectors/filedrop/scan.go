@@ -99,6 +99,11 @@ func (c *Collector) list(env *collector.Env, st *runState, watch func(dir string
 		return out, fmt.Errorf("listing directory %s: %w", c.cfg.Dir, err)
 	}
 	st.forgetOdd(seen)
+	for p := range st.pending {
+		if !seen[p] {
+			delete(st.pending, p) // gone (removed by someone else)
+		}
+	}
 	sort.SliceStable(out.ready, func(i, j int) bool {
 		a, b := out.ready[i].info.ModTime(), out.ready[j].info.ModTime()
 		if !a.Equal(b) {
