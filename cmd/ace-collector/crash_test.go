@@ -179,6 +179,7 @@ func TestCrashRecovery(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rnd := rand.New(rand.NewPCG(seed, 7))
+	began := time.Now()
 
 	dir := t.TempDir()
 	r := &crashRig{t: t, bin: bin, dir: dir, sinkDir: filepath.Join(dir, "sink")}
@@ -197,13 +198,13 @@ func TestCrashRecovery(t *testing.T) {
 		r.waitReceived(ctx, target)
 		if k == sinkKillAt {
 			r.sink.kill() // mid-request: deliveries are flowing right now
-			t.Logf("kill sink at %d received", r.received())
+			t.Logf("%s: kill sink at %d received", time.Since(began).Round(time.Millisecond), r.received())
 			r.startSink(ctx, r.sinkAddr)
 			continue
 		}
 		r.run.kill()
 		daemonKills++
-		t.Logf("kill %d of daemon at %d received", daemonKills, r.received())
+		t.Logf("%s: kill %d of daemon at %d received", time.Since(began).Round(time.Millisecond), daemonKills, r.received())
 		r.startRun()
 	}
 	// Drain: every file's content must reach the sink.
@@ -240,8 +241,8 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		dups += n - 1
 	}
-	t.Logf("%d files delivered through %d daemon kills and 1 sink kill; %d duplicate deliveries (items in flight at a kill)",
-		files, kills, dups)
+	t.Logf("%s: %d files delivered through %d daemon kills and 1 sink kill; %d duplicate deliveries (items in flight at a kill)",
+		time.Since(began).Round(time.Millisecond), files, kills, dups)
 	// The daemon removes each file once it is durably queued.
 	for left := spoolLeft(t, filepath.Join(dir, "spool")); len(left) > 0; left = spoolLeft(t, filepath.Join(dir, "spool")) {
 		select {
