@@ -109,7 +109,7 @@ func BenchmarkParse(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := c.start(collectortest.Env(b, "test", &countSink{}, collectortest.NewState()))
-	p := newParser()
+	p := newParser(nil)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		ev, err := p.parse([]byte(benchMsgs[i%2]))

@@ -42,10 +42,16 @@ type parser struct {
 	p5424, p3164 gosyslog.Machine
 }
 
-func newParser() *parser {
+// newParser returns parsers; loc is the zone of RFC 3164 timestamps,
+// which carry none (nil means UTC). Their year is the current one.
+func newParser(loc *time.Location) *parser {
+	if loc == nil {
+		loc = time.UTC
+	}
 	return &parser{
 		p5424: rfc5424.NewMachine(rfc5424.WithBestEffort()),
-		p3164: rfc3164.NewMachine(rfc3164.WithBestEffort(), rfc3164.WithYear(rfc3164.CurrentYear{}), rfc3164.WithRFC3339()),
+		p3164: rfc3164.NewMachine(rfc3164.WithBestEffort(), rfc3164.WithYear(rfc3164.CurrentYear{}),
+			rfc3164.WithRFC3339(), rfc3164.WithLocaleTimezone(loc)),
 	}
 }
 

@@ -27,7 +27,7 @@ func TestParse(t *testing.T) {
 		{name: "bad pri", in: "<999>x", malformed: true},
 		{name: "empty", in: "\r\n", malformed: true},
 	}
-	p := newParser()
+	p := newParser(nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ev, err := p.parse([]byte(tt.in))
@@ -56,7 +56,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestFieldsAndTitle(t *testing.T) {
-	ev, err := newParser().parse([]byte(`<134>1 2024-01-02T03:04:05Z fw app - - [meta@1 zone="dmz"] CEF:1|V|P|1|sig9|Evil thing|High|src=10.0.0.1 cs1Label=Policy cs1=strict`))
+	ev, err := newParser(nil).parse([]byte(`<134>1 2024-01-02T03:04:05Z fw app - - [meta@1 zone="dmz"] CEF:1|V|P|1|sig9|Evil thing|High|src=10.0.0.1 cs1Label=Policy cs1=strict`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,5 +78,22 @@ func TestFieldsAndTitle(t *testing.T) {
 	long := &Event{Message: strings.Repeat("é", 300)}
 	if got := long.Title(); len(got) > 210 || !strings.HasSuffix(got, "…") {
 		t.Errorf("long title %q", got)
+	}
+}
+
+func TestRFC3164Timezone(t *testing.T) {
+	loc, err := time.LoadLocation("Etc/GMT-2") // UTC+2
+	if err != nil {
+		t.Skipf("no zoneinfo: %v", err)
+	}
+	ev, err := newParser(loc).parse([]byte("<13>Mar  4 12:00:00 h app: x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ev.Time.UTC(); got.Month() != time.March || got.Day() != 4 || got.Hour() != 10 {
+		t.Errorf("time %v, want 10:00 UTC", got)
+	}
+	if _, err := build(t, "listen_udp = 127.0.0.1:0\nrfc3164_timezone = Mars/Olympus"); err == nil || !strings.Contains(err.Error(), "time zone") {
+		t.Errorf("bad zone accepted: %v", err)
 	}
 }

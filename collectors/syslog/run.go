@@ -101,7 +101,7 @@ func (r *run) serve(ctx context.Context) error {
 
 // work parses queued messages and submits or aggregates selected events.
 func (r *run) work() {
-	p := newParser()
+	p := newParser(r.cfg.RFC3164Location)
 	for m := range r.queue {
 		if r.subCtx.Err() != nil {
 			r.env.Drop("shutdown", 1)

@@ -37,6 +37,7 @@ type Config struct {
 	AggregateMaxEvents              int
 	AggregateMaxKeys                int
 	ShutdownTimeout                 time.Duration
+	RFC3164Location                 *time.Location
 
 	AnalysisMode, Queue, Type, Tool, ToolInstance string
 	Tags                                          []string
@@ -95,6 +96,13 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		if strings.ContainsAny(f, " =") {
 			sec.Errorf("aggregate_by", "%q is not a field name", f)
 		}
+	}
+	if tz := sec.String("rfc3164_timezone", "UTC"); tz != "" {
+		loc, err := time.LoadLocation(tz)
+		if err != nil {
+			sec.Errorf("rfc3164_timezone", "unknown time zone %q: %v", tz, err)
+		}
+		c.RFC3164Location = loc
 	}
 	cert, key, ca := sec.String("tls_cert", ""), sec.String("tls_key", ""), sec.String("tls_client_ca", "")
 	if c.ListenTLS != "" {

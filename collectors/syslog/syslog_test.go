@@ -144,7 +144,7 @@ aggregate_max_events = 2`)
 		var det struct {
 			Count         int
 			Events        []Event
-			EventsOmitted int `json:"events_omitted"`
+			EventsOmitted int               `json:"events_omitted"`
 			AggregateKey  map[string]string `json:"aggregate_key"`
 		}
 		if err := json.Unmarshal(sub.Details, &det); err != nil {
