@@ -21,6 +21,14 @@
 // dot-directory, so it is never rescanned), logged and counted. A store
 // failure leaves the file in place and retries with a capped exponential
 // backoff.
+//
+// Before a file is hashed it is hard-linked into DIRECTORY/.inflight/ and
+// submitted from that link: what is hashed is exactly what is stored, and a
+// writer that renames a new file over the same name meanwhile cannot have
+// it deleted (the name is removed only if it still is the submitted file).
+// In delete mode the link is passed with DeleteSource, so the runtime can
+// hard-link it into its incoming directory instead of copying; in move mode
+// the runtime copies (the done file must not share the queued inode).
 package filedrop
 
 import (
