@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ace-collector/ace-collector/collector"
 )
 
 // testLogger writes to the test log only when -v is given.
@@ -131,3 +133,5 @@ func submissionDirs(t testing.TB, dir string) []string {
 	}
 	return out
 }
+
+func newSub(description string) *collector.Submission { return collector.NewSubmission(description) }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -123,7 +124,9 @@ func sinkTLS(o SinkOptions, log *slog.Logger) (*tls.Config, error) {
 		}
 		hosts := []string{"127.0.0.1", "::1", "localhost"}
 		if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
-			hosts = append(hosts, host)
+			if !slices.Contains(hosts, host) {
+				hosts = append(hosts, host)
+			}
 		} else if hn, err := os.Hostname(); err == nil {
 			hosts = append(hosts, hn)
 		}

@@ -173,5 +173,11 @@ func parseEventTime(s string, loc *time.Location) (time.Time, error) {
 	if d := time.Date(year, time.Month(month), day, 0, 0, 0, 0, time.UTC); d.Day() != day {
 		return time.Time{}, errors.New("day out of range for month")
 	}
-	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, tz), nil
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, tz)
+	// Like Python's datetime, stay within years 1-9999 in UTC too, so the
+	// canonical (UTC) form of an accepted time is itself valid.
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		return time.Time{}, errors.New("year out of range in UTC")
+	}
+	return t, nil
 }
