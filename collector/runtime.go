@@ -192,7 +192,7 @@ func (s *sink) Submit(ctx context.Context, sub *Submission) error {
 		r.o.Stats.Add(s.name, "dropped_duplicate", 1)
 		r.o.Log.Debug("duplicate submission dropped", "collector", s.name, "dedup_key", sub.DedupKey)
 	} else {
-		r.o.Stats.Add(s.name, "submitted", 1)
+		r.o.Stats.Add(s.name, "stored", 1)
 		for _, g := range skipped {
 			r.o.Stats.Add("group:"+g, "skipped_coverage", 1)
 		}
