@@ -58,8 +58,14 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 			} else {
 				backoff = min(2*backoff, c.cfg.RetryMax)
 			}
-			env.Log.Warn("store unavailable; keeping the message and retrying", "error", err, "retry_in", backoff)
-			env.Count("submit_retry", 1)
+			var se *errStore
+			if errors.As(err, &se) {
+				env.Log.Warn("store unavailable; keeping the message and retrying", "error", err, "retry_in", backoff)
+				env.Count("submit_retry", 1)
+			} else {
+				env.Log.Error("spool scan failed; retrying", "error", err, "retry_in", backoff)
+				env.Count("scan_error", 1)
+			}
 			wait = backoff
 		case n > 0:
 			backoff = 0

@@ -299,3 +299,30 @@ func TestInvalidSubmissionMovedAside(t *testing.T) {
 		t.Errorf("message not moved to error_dir: %v", moved)
 	}
 }
+
+func TestOversizedMessageSubmittedWithHeaderOnly(t *testing.T) {
+	spool := t.TempDir()
+	c := build(t, "spool_dir = "+spool+"\nscan_interval = 10ms\nmax_parse_size = 1k\n")
+	copyFixture(t, "multipart_alternative.eml", filepath.Join(spool, "2024010203", "big"), time.Now())
+	sink := collectortest.NewSink()
+	env := collectortest.Env(t, "mail", sink, collectortest.NewState())
+	start(t, c, env)
+	subs, err := sink.WaitFor(waitCtx(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, _ := os.ReadFile(filepath.Join(fixtures, "multipart_alternative.eml"))
+	var d details
+	if err := json.Unmarshal(subs[0].Details, &d); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(d.ParseError, "max_parse_size") || d.Subject == "" || d.Size != len(orig) {
+		t.Errorf("details: parse_error %q subject %q size %d", d.ParseError, d.Subject, d.Size)
+	}
+	if len(sink.Contents[subs[0].UUID][FileName]) != len(orig) {
+		t.Error("the whole message must be attached")
+	}
+	if env.Stats.Get("mail", "parse_error") != 1 {
+		t.Error("parse error not counted")
+	}
+}
