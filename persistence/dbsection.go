@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
@@ -77,6 +78,8 @@ func (d DBSection) Validate() error {
 	var errs []error
 	if d.Database == "" {
 		errs = append(errs, errors.New("database is required"))
+	} else if strings.ContainsAny(d.Database, "/?") {
+		errs = append(errs, fmt.Errorf("database %q contains / or ?", d.Database))
 	}
 	if d.UnixSocket == "" && d.Hostname == "" {
 		errs = append(errs, errors.New("hostname or unix_socket is required"))
