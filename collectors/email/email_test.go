@@ -61,10 +61,16 @@ func writeFile(t *testing.T, dst string, b []byte, mod time.Time) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(dst, b, 0o644); err != nil {
+	// Like an MDA: write NAME.new, then rename, so a running collector
+	// never sees a partial file.
+	tmp := dst + ".new"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chtimes(dst, mod, mod); err != nil {
+	if err := os.Chtimes(tmp, mod, mod); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
 		t.Fatal(err)
 	}
 }
