@@ -62,10 +62,11 @@ type Summary struct {
 	flows    map[flowKey]*Flow
 	seen     map[string]bool
 	maxItems int
+	dec      *decoder
 }
 
 func newSummary(maxItems int) *Summary {
-	return &Summary{flows: map[flowKey]*Flow{}, seen: map[string]bool{}, maxItems: maxItems}
+	return &Summary{flows: map[flowKey]*Flow{}, seen: map[string]bool{}, maxItems: maxItems, dec: newDecoder()}
 }
 
 // add decodes one packet and accounts it.
@@ -90,45 +91,20 @@ func (s *Summary) add(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) 
 		s.NonIP++
 		return
 	}
-	pkt := gopacket.NewPacket(data, first, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
-	var src, dst netip.Addr
-	var proto uint8
-	switch ip := pkt.NetworkLayer().(type) {
-	case *layers.IPv4:
-		src, _ = netip.AddrFromSlice(ip.SrcIP.To4())
-		dst, _ = netip.AddrFromSlice(ip.DstIP.To4())
-		proto = uint8(ip.Protocol)
-	case *layers.IPv6:
-		src, _ = netip.AddrFromSlice(ip.SrcIP)
-		dst, _ = netip.AddrFromSlice(ip.DstIP)
-		proto = uint8(ip.NextHeader)
-	default:
+	info, ok := s.dec.decode(first, data)
+	if !ok {
 		s.NonIP++
 		return
 	}
-	if !src.IsValid() || !dst.IsValid() {
-		s.NonIP++
-		return
-	}
-	var sport, dport uint16
-	var syn, ack bool
-	var payload []byte
-	switch tl := pkt.TransportLayer().(type) {
-	case *layers.TCP:
-		sport, dport, syn, ack, payload = uint16(tl.SrcPort), uint16(tl.DstPort), tl.SYN, tl.ACK, tl.Payload
-		proto = 6
-	case *layers.UDP:
-		sport, dport, payload = uint16(tl.SrcPort), uint16(tl.DstPort), tl.Payload
-		proto = 17
-	}
-	f := s.flow(proto, src, sport, dst, dport, syn, ack, ts)
+	proto, payload := info.proto, info.payload
+	f := s.flow(proto, info.src, info.sport, info.dst, info.dport, info.syn, info.ack, ts)
 	f.Packets++
 	f.Bytes += wire
 	if ts.After(f.Last) {
 		f.Last = ts
 	}
-	if dns, ok := pkt.Layer(layers.LayerTypeDNS).(*layers.DNS); ok {
-		for _, q := range dns.Questions {
+	if info.dns != nil {
+		for _, q := range info.dns.Questions {
 			s.addString(&s.DNSQueries, "dns:", strings.TrimSuffix(string(q.Name), "."))
 		}
 	}

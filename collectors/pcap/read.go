@@ -35,7 +35,7 @@ func Summarize(r io.Reader, maxItems, maxFlows int) (*Summary, string) {
 }
 
 type packetReader interface {
-	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
 }
 
 func readAll(br *bufio.Reader, s *Summary) (string, error) {
@@ -70,7 +70,7 @@ func readAll(br *bufio.Reader, s *Summary) (string, error) {
 		linkOf = func(gopacket.CaptureInfo) layers.LinkType { return lt }
 	}
 	for {
-		data, ci, err := pr.ReadPacketData()
+		data, ci, err := pr.ZeroCopyReadPacketData() // data is reused: add copies what it keeps
 		if err == io.EOF {
 			return format, nil
 		}
