@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"syscall"
 	"unicode/utf8"
 )
@@ -129,7 +131,29 @@ func Transient(err error) bool {
 		// The server closed the connection before or while answering.
 		return true
 	}
+	// net/http reports some connection failures with unexported errors;
+	// recognise them by text, but only when they come from the transport.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		msg := ue.Err.Error()
+		for _, m := range transportFailures {
+			if strings.Contains(msg, m) {
+				return true
+			}
+		}
+	}
 	return false
+}
+
+var transportFailures = []string{
+	"server closed idle connection",
+	"transport connection broken",
+	"connection reset by peer",
+	"broken pipe",
+	"http2: server sent GOAWAY",
+	"http2: client connection lost",
+	"http2: client connection force closed",
+	"REFUSED_STREAM",
 }
 
 // isTLSError reports handshake and certificate failures.

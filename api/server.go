@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,8 +68,7 @@ type Server struct {
 	log     *slog.Logger
 	keys    [][sha256.Size]byte
 	count   atomic.Int64
-	journal *os.File
-	jmu     sync.Mutex
+	journal *journal
 	handler http.Handler
 }
 
@@ -103,7 +101,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		log.Warn("removed partial submission left by a crash", "dir", d)
 	}
 	jpath := filepath.Join(o.Dir, journalName)
-	j, err := os.OpenFile(jpath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	j, err := openJournal(jpath)
 	if err != nil {
 		return nil, fmt.Errorf("api server: opening journal %s: %w", jpath, err)
 	}

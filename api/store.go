@@ -227,15 +227,7 @@ func (s *Server) appendJournal(rec *Received) error {
 		return fmt.Errorf("encoding journal line: %w", err)
 	}
 	b = append(b, '\n')
-	s.jmu.Lock()
-	defer s.jmu.Unlock()
-	if _, err := s.journal.Write(b); err != nil {
-		return fmt.Errorf("appending to journal: %w", err)
-	}
-	if err := s.journal.Sync(); err != nil {
-		return fmt.Errorf("syncing journal: %w", err)
-	}
-	return nil
+	return s.journal.Append(b)
 }
 
 func writeFileSync(p string, data []byte) error {
