@@ -59,6 +59,9 @@ type Client struct {
 	rc        *retryablehttp.Client
 	log       *slog.Logger
 	now       func() time.Time
+	// toolInstance is sent when a submission has none, like ace_api's
+	// "ace_api:<fqdn>".
+	toolInstance string
 }
 
 // NewClient builds a client. TLS verification is ON unless
@@ -108,7 +111,9 @@ func NewClient(o ClientOptions) (*Client, error) {
 		Backoff:      retryablehttp.DefaultBackoff,
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
-	return &Client{opts: o, transport: tr, rc: rc, log: log, now: time.Now}, nil
+	host, _ := os.Hostname()
+	return &Client{opts: o, transport: tr, rc: rc, log: log, now: time.Now,
+		toolInstance: "ace-collector:" + host}, nil
 }
 
 func clientTLSConfig(o ClientOptions) (*tls.Config, error) {
@@ -187,6 +192,11 @@ func (c *Client) Submit(ctx context.Context, location string, sub *collector.Sub
 	if err != nil {
 		return nil, err
 	}
+	if sub.ToolInstance == "" {
+		cp := *sub
+		cp.ToolInstance = c.toolInstance
+		sub = &cp
+	}
 	analysis, err := EncodeSubmission(sub, c.now())
 	if err != nil {
 		return nil, &LocalError{Err: err}
@@ -261,7 +271,8 @@ func (c *Client) do(req *retryablehttp.Request) (int, []byte, error) {
 	defer resp.Body.Close()
 	text, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, nil, &StatusError{StatusCode: resp.StatusCode, Body: strings.TrimSpace(string(text))}
+		return resp.StatusCode, nil, &StatusError{StatusCode: resp.StatusCode, Body: strings.TrimSpace(string(text)),
+			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now())}
 	}
 	if rerr != nil {
 		return resp.StatusCode, nil, fmt.Errorf("reading answer: %w", rerr)

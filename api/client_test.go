@@ -303,7 +303,7 @@ func TestWireFormatNoFilesIsURLEncoded(t *testing.T) {
 		t.Fatalf("analysis %q: %v", form.Get("analysis"), err)
 	}
 	want := map[string]any{
-		"analysis_mode": "analysis", "tool": "ace-collector", "tool_instance": "", "type": "generic",
+		"analysis_mode": "analysis", "tool": "ace-collector", "tool_instance": c.toolInstance, "type": "generic",
 		"company_id": nil, "description": "minimal", "event_time": "2023-05-06T06:08:09.000000+0000",
 		"details": map[string]any{}, "observables": []any{}, "tags": []any{}, "queue": "default",
 		"instructions": nil, "submission_uuid": sub.UUID,
@@ -360,13 +360,15 @@ func TestRetryMaxZeroMakesOneRequest(t *testing.T) {
 	var calls atomic.Int32
 	loc := startHandler(t, func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
+		w.Header().Set("Retry-After", "7")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, "maintenance")
 	})
 	c := newTestClient(t, ClientOptions{RetryMax: 0, RetryWaitMin: time.Millisecond})
 	_, err := c.Submit(testCtx(t), loc, collector.NewSubmission("x"))
 	var se *StatusError
-	if !errors.As(err, &se) || se.StatusCode != 503 || se.Body != "maintenance" || !Transient(err) {
+	if !errors.As(err, &se) || se.StatusCode != 503 || se.Body != "maintenance" || !Transient(err) ||
+		se.RetryAfter != 7*time.Second {
 		t.Fatalf("err = %v", err)
 	}
 	if calls.Load() != 1 {

@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unicode/utf8"
 )
 
@@ -24,6 +26,9 @@ const maxErrorBody = 512
 type StatusError struct {
 	StatusCode int
 	Body       string
+	// RetryAfter is the server's Retry-After (seconds or HTTP date) on a
+	// 429/503, zero when absent; the delivery loop may wait this long.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -177,4 +182,26 @@ func isCertError(err error) bool {
 	var he x509.HostnameError
 	var ci x509.CertificateInvalidError
 	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
+}
+
+// parseRetryAfter reads a Retry-After header value: delay-seconds or an
+// HTTP date. Unusable or past values give 0; the result is capped at a day.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		d = time.Duration(min(secs, 86400)) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	if d <= 0 {
+		return 0
+	}
+	return min(d, 24*time.Hour)
 }

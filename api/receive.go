@@ -42,7 +42,7 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	analysis, herr := readForm(r, st)
+	analysis, herr := readForm(w, r, s.opts.MaxBodyBytes, st)
 	if herr != nil {
 		s.reject(w, r, herr, nil)
 		return
@@ -57,7 +57,12 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.UUID = st.uuid
 	rec.ReceivedAt = time.Now().UTC()
-	if err := s.commit(st, rec); err != nil {
+	if err := s.commit(r.Context(), st, rec); err != nil {
+		var herr *httpError
+		if errors.As(err, &herr) {
+			s.reject(w, r, herr, nil)
+			return
+		}
 		s.reject(w, r, &httpError{code: http.StatusInternalServerError,
 			msg: "an error occured trying to save the alert - review the logs"}, err)
 		return
@@ -93,7 +98,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, herr *httpError,
 // readForm extracts the `analysis` value like Flask's request.values
 // (multipart or url-encoded form, then the query string) and streams every
 // `file` part into the staging dir.
-func readForm(r *http.Request, st *staging) (string, *httpError) {
+func readForm(w http.ResponseWriter, r *http.Request, limit int64, st *staging) (string, *httpError) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var analysis string
 	found := false
@@ -139,6 +144,9 @@ func readForm(r *http.Request, st *staging) (string, *httpError) {
 			}
 		}
 	case "application/x-www-form-urlencoded":
+		// This body is parsed in memory and only carries the analysis
+		// field (URL-encoding at most triples it).
+		r.Body = http.MaxBytesReader(w, r.Body, min(limit, 3*maxAnalysisBytes+1024))
 		if err := r.ParseForm(); err != nil {
 			return "", bodyError("malformed form body", err)
 		}

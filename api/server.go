@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -28,8 +29,15 @@ type ServerOptions struct {
 	APIKeys      []string
 	MaxBodyBytes int64 // default 1 GiB
 	Logger       *slog.Logger
-	// OnSubmit is called after a submission is durably stored and before
-	// the 200 answer is sent.
+	// Accept, when set, is called once the submission is durably stored in
+	// Dir/<uuid> and before it is journaled and answered. An error removes
+	// the stored submission and answers 400 when the error wraps
+	// collector.ErrInvalid, otherwise 503 (the client retries later). The
+	// ingest collector hands the submission to its own store here, so the
+	// client gets 200 only after that store has it.
+	Accept func(ctx context.Context, rec *Received) error
+	// OnSubmit is called after a submission is durably stored (and
+	// accepted) and before the 200 answer is sent.
 	OnSubmit func(*Received)
 }
 

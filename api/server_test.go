@@ -2,7 +2,9 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -15,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ace-collector/ace-collector/collector"
 )
 
 // part is one multipart part of a hand-built request.
@@ -372,5 +376,63 @@ func TestConcurrentSubmissions(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &jl); err != nil {
 			t.Fatalf("journal line %q: %v", l, err)
 		}
+	}
+}
+
+func TestServerAcceptHook(t *testing.T) {
+	dir := t.TempDir()
+	var fail error
+	var seen []string
+	srv, loc, rec := startServer(t, ServerOptions{Dir: dir, Accept: func(ctx context.Context, r *Received) error {
+		// The submission is already complete on disk when Accept runs.
+		if _, err := os.Stat(filepath.Join(dir, r.UUID, "analysis.json")); err != nil {
+			t.Errorf("Accept before the submission is stored: %v", err)
+		}
+		seen = append(seen, r.Description)
+		return fail
+	}})
+	c := newTestClient(t, ClientOptions{})
+	tests := []struct {
+		fail      error
+		code      int
+		transient bool
+	}{
+		{errors.New("store unavailable"), 503, true},
+		{fmt.Errorf("%w: bad", collector.ErrInvalid), 400, false},
+		{nil, 0, false},
+	}
+	for i, tt := range tests {
+		fail = tt.fail
+		sub := newSub(fmt.Sprintf("accept %d", i))
+		sub.AddFile(writeTestFile(t, t.TempDir(), "f", []byte("x")), "f.txt")
+		_, err := c.Submit(testCtx(t), loc, sub)
+		if tt.code == 0 {
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		var se *StatusError
+		if !errors.As(err, &se) || se.StatusCode != tt.code || Transient(err) != tt.transient {
+			t.Fatalf("case %d: err = %v", i, err)
+		}
+	}
+	if len(seen) != 3 || srv.Count() != 1 || len(rec.all()) != 1 {
+		t.Fatalf("seen %v count %d", seen, srv.Count())
+	}
+	if d := submissionDirs(t, dir); len(d) != 1 || d[0] != rec.all()[0].UUID {
+		t.Fatalf("refused submissions left on disk: %v", d)
+	}
+	j, _ := os.ReadFile(filepath.Join(dir, journalName))
+	if n := strings.Count(string(j), "\n"); n != 1 {
+		t.Fatalf("%d journal lines", n)
+	}
+}
+
+func TestServerURLEncodedLimit(t *testing.T) {
+	_, loc, _ := startServer(t, ServerOptions{MaxBodyBytes: 100})
+	code, _ := postForm(t, loc, `{"description":"`+strings.Repeat("a", 200)+`"}`)
+	if code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("code %d", code)
 	}
 }

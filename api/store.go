@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -167,7 +168,7 @@ func (st *staging) reserve(name string) {
 // commit makes the submission durable and visible: analysis.json and every
 // directory are fsync'd, the staging dir is renamed to <root>/<uuid>, the
 // root is fsync'd, and a line is appended (and fsync'd) to the journal.
-func (s *Server) commit(st *staging, rec *Received) error {
+func (s *Server) commit(ctx context.Context, st *staging, rec *Received) error {
 	final := filepath.Join(st.root, st.uuid)
 	rec.Files = make([]ReceivedFile, len(st.files))
 	for i, f := range st.files {
@@ -198,6 +199,16 @@ func (s *Server) commit(st *staging, rec *Received) error {
 	st.tmp = final // a later failure discards the final dir
 	if err := syncDir(st.root); err != nil {
 		return err
+	}
+	if s.opts.Accept != nil {
+		if err := s.opts.Accept(ctx, rec); err != nil {
+			herr := &httpError{code: http.StatusServiceUnavailable,
+				msg: "the receiver cannot take this submission now, retry later", cause: err}
+			if errors.Is(err, collector.ErrInvalid) {
+				herr = &httpError{code: http.StatusBadRequest, msg: truncate(err.Error(), 1000), cause: err}
+			}
+			return herr
+		}
 	}
 	return s.appendJournal(rec)
 }

@@ -161,3 +161,21 @@ func TestTransientValues(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0}, {"0", 0}, {"-5", 0}, {"junk", 0}, {"120", 2 * time.Minute},
+		{"999999999", 24 * time.Hour},
+		{"Mon, 01 Jan 2024 00:01:00 GMT", time.Minute},
+		{"Sun, 31 Dec 2023 00:00:00 GMT", 0},
+	}
+	for _, tt := range tests {
+		if got := parseRetryAfter(tt.in, now); got != tt.want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
