@@ -1,7 +1,3 @@
-// Package api speaks ACE's HTTP submission API: a client that delivers
-// collector submissions to ACE nodes (POST /api/analysis/submit, GET
-// /api/common/ping) and an ACE-compatible receiving server used by the
-// ingest collector and the `sink` test node.
 package api
 
 import (
