@@ -188,8 +188,10 @@ func (r *run) readStream(ctx context.Context, conn net.Conn, transport string) {
 				continue
 			case err == io.EOF || ctx.Err() != nil || errors.Is(err, net.ErrClosed):
 			default:
-				r.env.Count(transport+"_stream_error", 1)
-				r.env.Log.Info("syslog stream ended", "transport", transport, "peer", peer, "error", err)
+				// A frame cut by the connection's end, or a stream out of
+				// sync: the rest of the connection is lost, counted once.
+				r.env.Drop("stream_error", 1)
+				r.env.Log.Info("syslog stream ended by an error", "transport", transport, "peer", peer, "error", err)
 			}
 			return
 		}

@@ -72,3 +72,14 @@ func TestKernelOverflowCount(t *testing.T) {
 		t.Errorf("overflow count %d, %v; want > 0", n, ok)
 	}
 }
+
+// TestStreamErrors: a cut octet-counted frame and a bad length are counted.
+func TestStreamErrors(t *testing.T) {
+	s := start(t, "listen_tcp = 127.0.0.1:0")
+	for _, in := range []string{"100 <13>cut short", "12x <13>bad length"} {
+		c := dial(t, "tcp", s.addr(t, "tcp"))
+		fmt.Fprint(c, in)
+		c.Close()
+	}
+	s.waitCount(t, "dropped_stream_error", 2)
+}
