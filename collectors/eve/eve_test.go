@@ -314,3 +314,28 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncateAndRegrow: a copytruncate that is rewritten past the old
+// offset between two polls is still noticed (the position no longer
+// follows a newline).
+func TestTruncateAndRegrow(t *testing.T) {
+	r := newRig(t, "")
+	r.appendTo(r.path, alert(1))
+	r.poll()
+	if err := os.Truncate(r.path, 0); err != nil {
+		t.Fatal(err)
+	}
+	r.appendTo(r.path, alert(2222)+alert(3))
+	r.poll()
+	r.wantSigs("1", "2222", "3")
+}
+
+func TestStartAtEndMidLine(t *testing.T) {
+	r := newRig(t, "start_at = end")
+	two := alert(2)
+	r.appendTo(r.path, alert(1)+two[:20])
+	r.poll()
+	r.appendTo(r.path, two[20:])
+	r.poll()
+	r.wantSigs("2")
+}

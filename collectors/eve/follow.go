@@ -2,6 +2,7 @@ package eve
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,6 +59,15 @@ func (fl *follower) poll(ctx context.Context) error {
 		if err := fl.open(ctx); err != nil || fl.f == nil {
 			return err
 		}
+	}
+	if fl.pos.Offset > 0 && !fl.atLineStart() {
+		// The position always follows a newline; if the byte before it is
+		// something else, the file was truncated and rewritten past our
+		// offset between two polls (copytruncate).
+		fl.env.Count("truncated", 1)
+		fl.env.Log.Info("EVE file rewritten under us, reading from the start", "path", fl.pos.Path, "offset", fl.pos.Offset)
+		fl.pos.Offset = 0
+		fl.resetReader()
 	}
 	for {
 		if err := fl.readLines(ctx); err != nil {
@@ -131,7 +141,7 @@ func (fl *follower) open(ctx context.Context) error {
 	case saved != nil:
 		offset = saved.Offset
 	case fl.c.cfg.StartAtEnd:
-		offset = fi.Size()
+		offset = lastLineEnd(fl.path, fi.Size())
 	}
 	return fl.openFile(ctx, fl.path, offset)
 }
@@ -250,4 +260,33 @@ func (fl *follower) checkRotation(ctx context.Context, open os.FileInfo) (bool, 
 		return false, err
 	}
 	return true, nil
+}
+
+// atLineStart reports whether the byte before the position is a newline.
+func (fl *follower) atLineStart() bool {
+	var b [1]byte
+	if _, err := fl.f.ReadAt(b[:], fl.pos.Offset-1); err != nil {
+		return true // shorter than the offset: the size check handles it
+	}
+	return b[0] == '\n'
+}
+
+// lastLineEnd returns the offset just after the last newline in the final
+// 1 MiB of the file (start_at = end must not start inside a line), or size
+// when none is found there.
+func lastLineEnd(path string, size int64) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return size
+	}
+	defer f.Close()
+	n := min(size, 1<<20)
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, size-n); err != nil && err != io.EOF {
+		return size
+	}
+	if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
+		return size - n + int64(i) + 1
+	}
+	return size
 }
