@@ -129,7 +129,23 @@ func (d DBSection) DSN() (string, error) {
 		}
 		c.TLSConfig = name
 	}
-	return c.FormatDSN(), nil
+	dsn := c.FormatDSN()
+	// The DSN syntax cannot carry every byte in every field (a ':' in the
+	// user name, an '@' in a socket path...): refuse what would not parse
+	// back to the same connection.
+	back, err := mysqldrv.ParseDSN(dsn)
+	if err != nil {
+		return "", fmt.Errorf("database %s: these values cannot be expressed as a DSN: %w", d, err)
+	}
+	for _, f := range []struct{ key, got, want string }{
+		{"username", back.User, c.User}, {"password", back.Passwd, c.Passwd},
+		{"database", back.DBName, c.DBName}, {"hostname/port/unix_socket", back.Net + " " + back.Addr, c.Net + " " + c.Addr},
+	} {
+		if f.got != f.want {
+			return "", fmt.Errorf("database %s: %s contains characters a DSN cannot carry", d, f.key)
+		}
+	}
+	return dsn, nil
 }
 
 func (d DBSection) tlsConfig() (*tls.Config, error) {

@@ -79,6 +79,11 @@ func TestMySQLTwoInstancesShareQueue(t *testing.T) {
 							if len(items) == 0 {
 								return
 							}
+							// The delivery heartbeat, as workers refresh their claims.
+							if err := s.Touch(ctx, owner); err != nil {
+								t.Error(err)
+								return
+							}
 							res := make([]Result, len(items))
 							mu.Lock()
 							for k, it := range items {
