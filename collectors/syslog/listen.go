@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// tlsHandshakeTimeout bounds how long a TLS client may take to handshake.
+const tlsHandshakeTimeout = 10 * time.Second
+
 // listen binds every configured transport and starts its receivers.
 func (r *run) listen(ctx context.Context) error {
 	var lc net.ListenConfig
@@ -177,6 +180,16 @@ func (r *run) readStream(ctx context.Context, conn net.Conn, transport string) {
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
+	if tc, ok := conn.(*tls.Conn); ok {
+		hctx, cancel := context.WithTimeout(ctx, tlsHandshakeTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			r.env.Count("tls_handshake_error", 1)
+			r.env.Log.Info("syslog TLS handshake failed", "peer", peer, "error", err)
+			return
+		}
+	}
 	fr := newFrameReader(conn, r.cfg.MaxMessageSize)
 	for {
 		data, err := fr.Next()

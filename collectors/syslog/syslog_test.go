@@ -280,3 +280,19 @@ func TestLogger(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+func TestTLSHandshakeFailure(t *testing.T) {
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSigned(t)
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	if err := os.WriteFile(cert, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, fmt.Sprintf("listen_tls = 127.0.0.1:0\ntls_cert = %s\ntls_key = %s", cert, key))
+	c := dial(t, "tcp", s.addr(t, "tls"))
+	fmt.Fprint(c, "<13>plain text to a TLS port\n")
+	s.waitCount(t, "tls_handshake_error", 1)
+}
