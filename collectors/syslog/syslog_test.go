@@ -1,7 +1,6 @@
 package syslog
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -195,11 +194,7 @@ func TestStoreFailureRetries(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	dir := t.TempDir()
-	certPEM, keyPEM := selfSigned(t)
-	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-	os.WriteFile(cert, certPEM, 0o600)
-	os.WriteFile(key, keyPEM, 0o600)
+	cert, key, certPEM := tlsFiles(t)
 	s := start(t, fmt.Sprintf("listen_tls = 127.0.0.1:0\ntls_cert = %s\ntls_key = %s", cert, key))
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
@@ -213,6 +208,20 @@ func TestTLS(t *testing.T) {
 	if !obsMap(subs[0])["ipv4=192.0.2.1"] {
 		t.Errorf("observables %v", subs[0].Observables)
 	}
+}
+
+// tlsFiles writes a self-signed localhost certificate and key.
+func tlsFiles(t *testing.T) (cert, key string, certPEM []byte) {
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSigned(t)
+	cert, key = filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	if err := os.WriteFile(cert, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, key, certPEM
 }
 
 func selfSigned(t *testing.T) ([]byte, []byte) {
@@ -278,19 +287,10 @@ func TestLogger(t *testing.T) {
 	if len(seen) != 4 {
 		t.Errorf("seen %v", seen)
 	}
-	_ = context.Background
 }
 
 func TestTLSHandshakeFailure(t *testing.T) {
-	dir := t.TempDir()
-	certPEM, keyPEM := selfSigned(t)
-	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-	if err := os.WriteFile(cert, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cert, key, _ := tlsFiles(t)
 	s := start(t, fmt.Sprintf("listen_tls = 127.0.0.1:0\ntls_cert = %s\ntls_key = %s", cert, key))
 	c := dial(t, "tcp", s.addr(t, "tls"))
 	fmt.Fprint(c, "<13>plain text to a TLS port\n")
