@@ -262,6 +262,14 @@ func TestLogger(t *testing.T) {
 			n++
 		}
 	}
+	// Octet-counting framing with RFC 5424 structured data and MSGID.
+	_, tport, _ := strings.Cut(s.addr(t, "tcp"), "127.0.0.1:")
+	if out, err := exec.Command(logger, "--server", "127.0.0.1", "--port", tport, "--tcp", "--octet-count", "--rfc5424",
+		"--msgid", "ID47", "--sd-id", "zoo@32473", "--sd-param", `tiger="hungry"`, "-t", "acetest", "-p", "local3.warning",
+		"ace-test tcp rfc5424 octet-counted").CombinedOutput(); err != nil {
+		t.Fatalf("logger: %v: %s", err, out)
+	}
+	n++
 	// One message that no rule selects.
 	_, port, _ := strings.Cut(s.addr(t, "udp"), "127.0.0.1:")
 	if out, err := exec.Command(logger, "--server", "127.0.0.1", "--port", port, "--udp", "unrelated").CombinedOutput(); err != nil {
@@ -283,6 +291,17 @@ func TestLogger(t *testing.T) {
 		if !strings.Contains(ev.Message, ev.Transport+" "+ev.Format) {
 			t.Errorf("message %q came as %s %s", ev.Message, ev.Transport, ev.Format)
 		}
+	}
+	var octet *Event
+	for _, sub := range subs {
+		var det struct{ Event Event }
+		_ = json.Unmarshal(sub.Details, &det)
+		if strings.Contains(det.Event.Message, "octet-counted") {
+			octet = &det.Event
+		}
+	}
+	if octet == nil || octet.MsgID != "ID47" || octet.StructuredData["zoo@32473"]["tiger"] != "hungry" {
+		t.Errorf("octet-counted message %+v", octet)
 	}
 	if len(seen) != 4 {
 		t.Errorf("seen %v", seen)
