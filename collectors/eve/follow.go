@@ -122,7 +122,7 @@ func (fl *follower) open(ctx context.Context) error {
 		return fl.openFile(ctx, fl.path, 0)
 	}
 	if saved != nil && (fi == nil || identityOf(fi) != saved.ID) {
-		if old := fl.findRotated(saved.ID); old != "" {
+		if old := fl.findRotated(saved.ID, saved.Path); old != "" {
 			fl.env.Log.Info("finishing rotated EVE file", "path", old, "offset", saved.Offset)
 			return fl.openFile(ctx, old, saved.Offset)
 		}
@@ -146,10 +146,15 @@ func (fl *follower) open(ctx context.Context) error {
 	return fl.openFile(ctx, fl.path, offset)
 }
 
-// findRotated looks beside the configured path for a file with identity id.
-func (fl *follower) findRotated(id fileID) string {
+// findRotated looks for the file with identity id: at last, where it was
+// last read, then beside the configured path under a name starting with
+// the configured one (eve.json.1, eve.json-20240102).
+func (fl *follower) findRotated(id fileID, last string) string {
 	if id == (fileID{}) {
 		return ""
+	}
+	if fi, err := os.Stat(last); err == nil && last != fl.path && identityOf(fi) == id {
+		return last
 	}
 	dir := filepath.Dir(fl.path)
 	entries, err := os.ReadDir(dir)
