@@ -24,7 +24,10 @@ type GroupConfig struct {
 	BatchSize    int
 	ThreadCount  int
 	CompanyID    int
-	Database     string // [database_NAME] with ACE's nodes tables; empty = [node_*] sections
+	// NodeCompanyID filters ACE's nodes table (target_node_as_company_id;
+	// default CompanyID).
+	NodeCompanyID int
+	Database      string // [database_NAME] with ACE's nodes tables; empty = [node_*] sections
 
 	// Delivery client settings.
 	VerifyTLS    bool
@@ -61,6 +64,9 @@ type Config struct {
 	// StaleLockTimeout: another instance's claim older than this (not
 	// refreshed) is taken over.
 	StaleLockTimeout time.Duration
+	// NodeFreshness: an ACE node whose last_update is older is ignored
+	// (2 × [service_engine] node_status_update_frequency, ACE's rule).
+	NodeFreshness time.Duration
 	// ErrorRetention: parked errors older than this are released for cleanup
 	// (0 = keep until `queue retry` or `queue purge`).
 	ErrorRetention time.Duration
@@ -92,6 +98,11 @@ func ParseConfig(f *ini.File, p *collector.Problems) *Config {
 	} else {
 		c.StaleLockTimeout = 2 * time.Minute
 		c.ErrorRetention = 7 * 24 * time.Hour
+	}
+	c.NodeFreshness = 60 * time.Second
+	if f.HasSection("service_engine") && f.Section("service_engine").HasKey("node_status_update_frequency") {
+		sec := collector.NewSection(f.Section("service_engine"), p)
+		c.NodeFreshness = 2 * sec.Duration("node_status_update_frequency", 30*time.Second)
 	}
 	seen := map[string]bool{}
 	for _, s := range f.Sections() {
@@ -157,7 +168,8 @@ func parseGroup(s *collector.Section, name, local string) GroupConfig {
 		BackoffMax:   s.Duration("backoff_max", 60*time.Second),
 	}
 	g.RetryMax = s.Int("retry_max", map[bool]int{true: 1, false: 0}[g.FullDelivery], 0, 10)
-	s.Ignore("target_node_as_company_id", "secondary_company_ids")
+	g.NodeCompanyID = s.Int("target_node_as_company_id", g.CompanyID, 0, 1<<31-1)
+	s.Ignore("secondary_company_ids")
 	for _, t := range s.List("target_nodes") {
 		if t == "LOCAL" {
 			if local == "" {

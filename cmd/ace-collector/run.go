@@ -97,7 +97,7 @@ func cmdRun(ctx context.Context, args []string) error {
 			return fmt.Errorf("[database_%s]: %w", g.Database, err)
 		}
 		dbs = append(dbs, db)
-		sources[g.Name] = groups.NewACENodes(db, groups.ACENodesOptions{CompanyID: g.CompanyID})
+		sources[g.Name] = groups.NewACENodes(db, groups.ACENodesOptions{CompanyID: g.NodeCompanyID, Freshness: c.groups.NodeFreshness, Logger: log})
 	}
 
 	rt, err := collector.NewRuntime(collector.RuntimeOptions{
