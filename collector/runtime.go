@@ -75,6 +75,11 @@ type RuntimeOptions struct {
 	KeyUnmodifiedExpiration time.Duration
 	KeyClearInterval        time.Duration
 	CleanupInterval         time.Duration
+	// SharedIncoming: other instances (sharing a MySQL queue) stage into
+	// the same incoming dir, so only directories older than OrphanAge are
+	// orphans; otherwise every directory older than this process is.
+	SharedIncoming bool
+	OrphanAge      time.Duration
 }
 
 // Runtime owns the collectors: it is their Sink, makes every submission
@@ -104,6 +109,9 @@ func NewRuntime(o RuntimeOptions) (*Runtime, error) {
 	}
 	if o.CleanupInterval <= 0 {
 		o.CleanupInterval = time.Second
+	}
+	if o.OrphanAge <= 0 {
+		o.OrphanAge = 15 * time.Minute
 	}
 	r := &Runtime{o: o, names: map[string]bool{}, started: time.Now()}
 	for _, g := range o.Groups {
@@ -245,14 +253,18 @@ func (r *Runtime) RemoveOrphans(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("runtime: reading incoming dir: %w", err)
 	}
+	// Directories made since this runtime started (or, with a shared dir,
+	// recently) may belong to submissions being staged right now.
+	cutoff := r.started
+	if r.o.SharedIncoming || time.Since(r.started) > r.o.OrphanAge {
+		cutoff = time.Now().Add(-r.o.OrphanAge)
+	}
 	var names []string
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
-		// Directories made since this runtime started belong to
-		// submissions being staged right now.
-		if info, err := e.Info(); err == nil && info.ModTime().Before(r.started) {
+		if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
 			names = append(names, e.Name())
 		}
 	}
@@ -350,8 +362,14 @@ func runSafely(ctx context.Context, c Collector, env *Env) (err error) {
 // cleanupLoop deletes finished submissions and their files, and expires
 // volatile keys.
 func (r *Runtime) cleanupLoop(ctx context.Context) {
-	lastExpiry := time.Now()
+	lastExpiry, lastOrphans := time.Now(), time.Now()
 	for {
+		if time.Since(lastOrphans) >= r.o.OrphanAge {
+			lastOrphans = time.Now()
+			if _, err := r.RemoveOrphans(ctx); err != nil && ctx.Err() == nil {
+				r.o.Log.Error("removing orphan incoming directories failed", "err", err)
+			}
+		}
 		changed := r.o.Queue.Changed()
 		n, err := r.CleanupOnce(ctx)
 		if err != nil && ctx.Err() == nil {

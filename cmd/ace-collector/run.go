@@ -110,6 +110,7 @@ func cmdRun(ctx context.Context, args []string) error {
 		KeyExpiration:           c.keyExp,
 		KeyUnmodifiedExpiration: c.keyUnmod,
 		KeyClearInterval:        c.keyClear,
+		SharedIncoming:          store.Dialect() == "mysql",
 	})
 	if err != nil {
 		return err
