@@ -255,7 +255,9 @@ func (r *Runtime) RemoveOrphans(ctx context.Context) (int, error) {
 	}
 	// Directories made since this runtime started (or, with a shared dir,
 	// recently) may belong to submissions being staged right now.
-	cutoff := r.started
+	// File times come from a coarse kernel clock that can lag time.Now by
+	// a few milliseconds, hence the margin.
+	cutoff := r.started.Add(-2 * time.Second)
 	if r.o.SharedIncoming || time.Since(r.started) > r.o.OrphanAge {
 		cutoff = time.Now().Add(-r.o.OrphanAge)
 	}
