@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-ini/ini"
+
 	"github.com/ace-collector/ace-collector/collector"
 )
 
@@ -135,4 +137,36 @@ func Env(t testing.TB, name string, sink collector.Sink, state collector.State) 
 		Stats:  collector.NewStats(),
 		Global: collector.Global{Node: "test-node", Hostname: "test-host"},
 	}
+}
+
+// ExampleConfig builds every section of kind in the example INI file at
+// path with factory, as the daemon's loader would, and fails the test on
+// any reported problem. It returns how many sections it built.
+func ExampleConfig(t testing.TB, path, kind string, factory collector.Factory) int {
+	t.Helper()
+	f, err := ini.LoadSources(ini.LoadOptions{SpaceBeforeInlineComment: true}, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range f.Sections() {
+		if s.Key("type").String() != kind {
+			continue
+		}
+		n++
+		var p collector.Problems
+		sec := collector.NewSection(s, &p)
+		sec.Ignore("type", "enabled")
+		if _, err := factory(sec, collector.Global{Hostname: "h", BaseDir: t.TempDir()}); err != nil {
+			t.Fatalf("%s [%s]: %v", path, s.Name(), err)
+		}
+		sec.Done()
+		if err := p.Err(); err != nil {
+			t.Errorf("%s [%s]: %v", path, s.Name(), err)
+		}
+	}
+	if n == 0 {
+		t.Errorf("%s has no section of type %s", path, kind)
+	}
+	return n
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/collector/collectortest"
 	"github.com/go-ini/ini"
 )
 
@@ -164,28 +165,5 @@ func TestRenderDescription(t *testing.T) {
 var exampleConfig = "../../configs/filedrop.ini"
 
 func TestExampleConfig(t *testing.T) {
-	f, err := ini.LoadSources(ini.LoadOptions{SpaceBeforeInlineComment: true}, exampleConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, s := range f.Sections() {
-		if s.Key("type").String() != Kind {
-			continue
-		}
-		n++
-		var p collector.Problems
-		sec := collector.NewSection(s, &p)
-		sec.Ignore("type", "enabled")
-		if _, err := New(sec, collector.Global{BaseDir: t.TempDir()}); err != nil {
-			t.Fatal(err)
-		}
-		sec.Done()
-		if err := p.Err(); err != nil {
-			t.Errorf("[%s]: %v", s.Name(), err)
-		}
-	}
-	if n == 0 {
-		t.Error("no filedrop section in configs/filedrop.ini")
-	}
+	collectortest.ExampleConfig(t, exampleConfig, Kind, New)
 }
