@@ -80,3 +80,17 @@ func TestPeakRSS(t *testing.T) {
 		t.Errorf("peak RSS %d bytes is implausibly small", rss)
 	}
 }
+
+// BenchmarkPipeline pushes b.N submissions through the whole pipeline (no
+// HTTP ceiling phase) and reports end-to-end and enqueue rates and p99.
+func BenchmarkPipeline(b *testing.B) {
+	o := benchOptions{n: max(b.N, 1), observables: 5, groups: 1, threads: 4, batch: 64, producers: 8, store: "embedded"}
+	b.ResetTimer()
+	res, err := runBench(context.Background(), &o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(res.SubmissionsPerS, "submissions/s")
+	b.ReportMetric(res.EnqueuePerS, "enqueued/s")
+	b.ReportMetric(float64(res.P99)/float64(time.Millisecond), "p99-ms")
+}
