@@ -256,6 +256,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Logf("errors in the last daemon log:\n%s", logs)
 	}
 	r.sink.stop(t, 30*time.Second)
+	t.Logf("%s: daemon and sink stopped", time.Since(began).Round(time.Millisecond))
 }
 
 // spoolLeft lists regular files still in the spool (not in dot-dirs).
