@@ -80,6 +80,9 @@ func (s *Store) openSQLiteDB(ctx context.Context, cfg Config) error {
 	db.SetMaxOpenConns(1)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
+		if isDamage(err) {
+			return damaged(cfg.Path, err)
+		}
 		return fmt.Errorf("persistence: opening %s: %w", cfg.Path, err)
 	}
 	var check string
@@ -88,7 +91,7 @@ func (s *Store) openSQLiteDB(ctx context.Context, cfg Config) error {
 		if err == nil {
 			err = errors.New(check)
 		}
-		return fmt.Errorf("persistence: %s failed its integrity check: %w", cfg.Path, err)
+		return damaged(cfg.Path, fmt.Errorf("integrity check failed: %w", err))
 	}
 	s.db, s.d = db, sqliteDialect
 	return nil

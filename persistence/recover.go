@@ -1,0 +1,436 @@
+package persistence
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"modernc.org/sqlite"
+)
+
+// ErrDamaged marks an embedded database that cannot be opened or fails its
+// integrity check. The backlog in it is not lost: Recover salvages it.
+var ErrDamaged = errors.New("embedded store is damaged")
+
+// RecoverHint is how the daemon tells an operator to repair a damaged store.
+const RecoverHint = "stop any daemon using it and run `ace-collector recover -c CONFIG` (the same -c files as run): " +
+	"it moves the damaged file aside and copies every readable record into a fresh database; nothing is deleted"
+
+// isDamage reports whether err is SQLite saying the file is corrupt or not
+// a database at all.
+func isDamage(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case 11, 26: // SQLITE_CORRUPT, SQLITE_NOTADB
+			return true
+		}
+	}
+	return false
+}
+
+// damaged wraps an open or integrity-check failure of path with ErrDamaged
+// and the recovery hint.
+func damaged(path string, err error) error {
+	return fmt.Errorf("persistence: %s: %w: %w; %s", path, ErrDamaged, err, RecoverHint)
+}
+
+// RecoverOptions configure Recover.
+type RecoverOptions struct {
+	Path string // the SQLite database file
+	// Groups are the enabled collection groups: a submission whose every
+	// delivery state was lost is queued READY for each of them again.
+	Groups []string
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// TableSalvage is what Recover copied from one table.
+type TableSalvage struct {
+	Table    string
+	Copied   int64
+	Lost     int64 // row ids in unreadable pages or rows that failed to decode (an upper bound)
+	Problems []string
+}
+
+// RecoverReport says what Recover did.
+type RecoverReport struct {
+	DamagedPath string // where the damaged database now is
+	// OpenError is set when the damaged file could not be read at all.
+	OpenError string
+	Tables    []TableSalvage
+	// Requeued: delivery states that were lost and re-created READY
+	// (those submissions may be delivered twice).
+	Requeued int64
+	// Stateless: submissions left with no delivery state because no
+	// configured group applies; kept (never cleaned up), not delivered.
+	Stateless int64
+	// Dangling: delivery states whose submission was lost, dropped.
+	Dangling int64
+	// Unlocked: claims of the dead daemon put back to READY.
+	Unlocked int64
+}
+
+// Lost is the total of rows Recover could not copy.
+func (r *RecoverReport) Lost() int64 {
+	var n int64
+	for _, t := range r.Tables {
+		n += t.Lost
+	}
+	return n
+}
+
+// table describes how to copy one table: its columns, first the row id.
+type table struct {
+	name string
+	cols []string
+}
+
+// Order matters: name tables before the rows that refer to them.
+var salvageTables = []table{
+	{"incoming_workload_type", []string{"id", "name"}},
+	{"work_distribution_groups", []string{"id", "name", "coverage_counter"}},
+	{"persistence_source", []string{"id", "name"}},
+	{"incoming_workload", []string{"id", "uuid", "type_id", "mode", "work", "has_files", "pending", "insert_date"}},
+	{"work_distribution", []string{"group_id", "work_id", "status", "skipped", "parked", "lock_uuid", "lock_time",
+		"attempts", "next_attempt", "last_error", "updated_at"}},
+	{"persistence", []string{"id", "source_id", "permanent", "uuid", "value", "created_at", "last_update"}},
+}
+
+// salvageChunk is how many row ids one read covers; a read that fails is
+// split until the unreadable row ids are isolated.
+const salvageChunk = 512
+
+// Recover moves a damaged SQLite store (and its -wal and -shm files) aside
+// to PATH.damaged-TIMESTAMP, creates a fresh store at PATH and copies every
+// row it can still read into it. It takes the store's lock, so it refuses
+// to run while a daemon has the store open. Nothing is deleted: the damaged
+// file stays for inspection.
+func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
+	if o.Path == "" {
+		return nil, errors.New("persistence: recover needs the database path")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if _, err := os.Stat(o.Path); err != nil {
+		return nil, fmt.Errorf("persistence: recover: %w", err)
+	}
+	lock, err := os.OpenFile(o.Path+".lock", os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: opening lock file: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return nil, fmt.Errorf("persistence: %s: %w (stop the daemon first)", o.Path, ErrLocked)
+	}
+
+	rep := &RecoverReport{DamagedPath: o.Path + ".damaged-" + o.Now().UTC().Format("20060102T150405Z")}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		err := os.Rename(o.Path+suffix, rep.DamagedPath+suffix)
+		if err != nil && !(suffix != "" && errors.Is(err, os.ErrNotExist)) {
+			return nil, fmt.Errorf("persistence: moving the damaged store aside: %w", err)
+		}
+	}
+	o.Logger.Warn("damaged store moved aside", "from", o.Path, "to", rep.DamagedPath)
+
+	dst, err := Open(ctx, Config{Path: o.Path, Shared: true, Logger: o.Logger, Now: o.Now})
+	if err != nil {
+		return nil, fmt.Errorf("persistence: creating the fresh store: %w", err)
+	}
+	defer dst.Close()
+
+	// writable_schema lets SQLite read a file shorter than its header
+	// says (a truncated file); nothing is ever written to it.
+	src, err := sqlx.Open("sqlite", "file:"+rep.DamagedPath+
+		"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)&_pragma=writable_schema(1)")
+	if err == nil {
+		src.SetMaxOpenConns(1)
+		defer src.Close()
+		err = src.PingContext(ctx)
+	}
+	if err != nil {
+		rep.OpenError = err.Error()
+		o.Logger.Error("the damaged store cannot be read at all; the fresh store is empty", "err", err)
+		return rep, nil
+	}
+	for _, t := range salvageTables {
+		ts := salvageTable(ctx, src, dst.db, t, o.Logger)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		rep.Tables = append(rep.Tables, ts)
+	}
+	if err := repair(ctx, dst, o.Groups, rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// salvageTable copies t from src to dst in row id ranges.
+func salvageTable(ctx context.Context, src, dst *sqlx.DB, t table, log *slog.Logger) TableSalvage {
+	ts := TableSalvage{Table: t.name}
+	lo, hi, err := rowidBounds(ctx, src, dst, t.name)
+	if err != nil {
+		ts.Problems = append(ts.Problems, fmt.Sprintf("row id range unreadable, nothing copied: %v", err))
+		log.Error("salvage: table unreadable", "table", t.name, "err", err)
+		return ts
+	}
+	if hi < lo {
+		return ts // empty
+	}
+	sel := "SELECT " + strings.Join(t.cols, ", ") + " FROM " + t.name + " WHERE rowid >= ? AND rowid < ? ORDER BY rowid"
+	ins := "INSERT OR IGNORE INTO " + t.name + " (" + strings.Join(t.cols, ", ") + ") VALUES (" +
+		strings.TrimSuffix(strings.Repeat("?,", len(t.cols)), ",") + ")"
+	var copyRange func(a, b int64)
+	copyRange = func(a, b int64) {
+		if ctx.Err() != nil {
+			return
+		}
+		rows, err := readRange(ctx, src, sel, len(t.cols), a, b)
+		if err != nil {
+			if b-a == 1 {
+				ts.Lost++
+				if len(ts.Problems) < 20 {
+					ts.Problems = append(ts.Problems, fmt.Sprintf("row id %d: %v", a, err))
+				}
+				return
+			}
+			mid := a + (b-a)/2
+			copyRange(a, mid)
+			copyRange(mid, b)
+			return
+		}
+		if len(rows) == 0 {
+			return
+		}
+		tx, err := dst.BeginTxx(ctx, nil)
+		if err != nil {
+			ts.Lost += int64(len(rows))
+			ts.Problems = append(ts.Problems, fmt.Sprintf("writing rows: %v", err))
+			return
+		}
+		var copied int64
+		for _, r := range rows {
+			if _, err := tx.ExecContext(ctx, ins, r...); err != nil {
+				ts.Lost++
+				if len(ts.Problems) < 20 {
+					ts.Problems = append(ts.Problems, fmt.Sprintf("writing a row: %v", err))
+				}
+				continue
+			}
+			copied++
+		}
+		if err := tx.Commit(); err != nil {
+			ts.Lost += copied
+			ts.Problems = append(ts.Problems, fmt.Sprintf("writing rows: %v", err))
+			return
+		}
+		ts.Copied += copied
+	}
+	for a := lo; a <= hi; a += salvageChunk {
+		copyRange(a, min(a+salvageChunk, hi+1))
+	}
+	log.Info("salvage: table copied", "table", t.name, "copied", ts.Copied, "lost", ts.Lost)
+	return ts
+}
+
+// rowidBounds finds the row id range of a table: from the table itself or,
+// when its edges are unreadable, from sqlite_sequence (AUTOINCREMENT
+// tables) or, for delivery states, from the highest submission id times
+// the number of groups (each submission added at most one row per group).
+func rowidBounds(ctx context.Context, src, dst *sqlx.DB, name string) (lo, hi int64, err error) {
+	var b struct {
+		Lo, Hi *int64
+	}
+	err = src.QueryRowxContext(ctx, "SELECT MIN(rowid), MAX(rowid) FROM "+name).Scan(&b.Lo, &b.Hi)
+	if err == nil {
+		if b.Lo == nil {
+			return 1, 0, nil
+		}
+		return *b.Lo, *b.Hi, nil
+	}
+	seqOf := func(table string) (int64, bool) {
+		var seq int64
+		return seq, src.GetContext(ctx, &seq, "SELECT seq FROM sqlite_sequence WHERE name = ?", table) == nil
+	}
+	if seq, ok := seqOf(name); ok {
+		return 1, seq, nil
+	}
+	if name == "work_distribution" {
+		var groups int64
+		if seq, ok := seqOf("incoming_workload"); ok &&
+			dst.GetContext(ctx, &groups, "SELECT COUNT(*) FROM work_distribution_groups") == nil {
+			return 1, seq * max(groups, 1), nil
+		}
+	}
+	return 0, 0, err
+}
+
+// readRange reads every row with a row id in [a, b); any error fails the
+// whole range, so a partially read range is never half copied.
+func readRange(ctx context.Context, db *sqlx.DB, q string, ncol int, a, b int64) ([][]any, error) {
+	rows, err := db.QueryContext(ctx, q, a, b)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]any
+	for rows.Next() {
+		vals := make([]any, ncol)
+		ptrs := make([]any, ncol)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
+}
+
+// repair makes the salvaged rows consistent: delivery states of lost
+// submissions are dropped, submissions whose states were all lost are
+// requeued, claims of the dead daemon are released, and pending
+// counts are recomputed.
+func repair(ctx context.Context, dst *Store, groups []string, rep *RecoverReport) error {
+	return dst.withTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM work_distribution
+			WHERE work_id NOT IN (SELECT id FROM incoming_workload)`)
+		if err != nil {
+			return fmt.Errorf("persistence: recover: dropping dangling delivery states: %w", err)
+		}
+		rep.Dangling, _ = res.RowsAffected()
+		now := dst.nowMs()
+		res, err = tx.ExecContext(ctx, `UPDATE work_distribution SET status = 'READY', lock_uuid = NULL,
+			lock_time = NULL, next_attempt = ?, updated_at = ? WHERE status = 'LOCKED'`, now, now)
+		if err != nil {
+			return fmt.Errorf("persistence: recover: releasing claims: %w", err)
+		}
+		rep.Unlocked, _ = res.RowsAffected()
+		requeued, stateless, err := requeueMissing(ctx, tx, groups, now)
+		if err != nil {
+			return err
+		}
+		rep.Requeued, rep.Stateless = requeued, stateless
+		// Submissions still without any state keep their pending count,
+		// so cleanup never deletes them.
+		if _, err := tx.ExecContext(ctx, `UPDATE incoming_workload SET pending = (
+			SELECT COUNT(*) FROM work_distribution d WHERE d.work_id = incoming_workload.id
+			AND (d.status IN ('READY', 'LOCKED') OR (d.status = 'ERROR' AND d.parked = 1)))
+			WHERE id IN (SELECT work_id FROM work_distribution)`); err != nil {
+			return fmt.Errorf("persistence: recover: recomputing pending counts: %w", err)
+		}
+		return nil
+	})
+}
+
+// requeueMissing re-creates, READY, the delivery states that were lost: for
+// every salvaged submission, each configured group that the damaged store
+// knew and the submission has no state for (honouring its
+// group_assignments). A submission with no state at all and no such group
+// is queued for every configured group instead. Delivery is at-least-once:
+// a lost state may have been COMPLETED, so a duplicate is possible.
+func requeueMissing(ctx context.Context, tx *sqlx.Tx, groups []string, now int64) (requeued, stateless int64, err error) {
+	known := map[string]int64{}
+	rows, err := tx.QueryxContext(ctx, "SELECT id, name FROM work_distribution_groups")
+	if err != nil {
+		return 0, 0, fmt.Errorf("persistence: recover: reading groups: %w", err)
+	}
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			rows.Close()
+			return 0, 0, err
+		}
+		known[name] = id
+	}
+	rows.Close()
+	var candidates []string // configured groups the damaged store knew
+	for _, g := range groups {
+		if _, ok := known[g]; ok {
+			candidates = append(candidates, g)
+		}
+	}
+	var works []struct {
+		ID     int64  `db:"id"`
+		Work   []byte `db:"work"`
+		States int    `db:"states"`
+		Have   string `db:"have"`
+	}
+	if err := tx.SelectContext(ctx, &works, `SELECT w.id, w.work,
+		(SELECT COUNT(*) FROM work_distribution d WHERE d.work_id = w.id) AS states,
+		COALESCE((SELECT GROUP_CONCAT(g.name, char(31)) FROM work_distribution d
+			JOIN work_distribution_groups g ON g.id = d.group_id WHERE d.work_id = w.id), '') AS have
+		FROM incoming_workload w`); err != nil {
+		return 0, 0, fmt.Errorf("persistence: recover: reading delivery states: %w", err)
+	}
+	for _, w := range works {
+		want := assignedGroups(w.Work, candidates)
+		if w.States == 0 && len(want) == 0 {
+			want = assignedGroups(w.Work, groups)
+		}
+		have := strings.Split(w.Have, "\x1f")
+		added := 0
+		for _, g := range want {
+			if slices.Contains(have, g) {
+				continue
+			}
+			id, ok := known[g]
+			if !ok {
+				if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO work_distribution_groups (name) VALUES (?)", g); err != nil {
+					return 0, 0, fmt.Errorf("persistence: recover: registering group %s: %w", g, err)
+				}
+				if err := tx.GetContext(ctx, &id, "SELECT id FROM work_distribution_groups WHERE name = ?", g); err != nil {
+					return 0, 0, fmt.Errorf("persistence: recover: registering group %s: %w", g, err)
+				}
+				known[g] = id
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO work_distribution (group_id, work_id, status, next_attempt, updated_at)
+				VALUES (?, ?, 'READY', ?, ?)`, id, w.ID, now, now); err != nil {
+				return 0, 0, fmt.Errorf("persistence: recover: requeueing submission %d: %w", w.ID, err)
+			}
+			added++
+		}
+		requeued += int64(added)
+		if w.States == 0 && added == 0 {
+			stateless++
+		}
+	}
+	return requeued, stateless, nil
+}
+
+// assignedGroups applies a stored submission's group_assignments to
+// groups: the named ones, or all when it names none of them (the
+// runtime's rule).
+func assignedGroups(work []byte, groups []string) []string {
+	var sub struct {
+		GroupAssignments []string `json:"group_assignments"`
+	}
+	if json.Unmarshal(work, &sub) != nil || len(sub.GroupAssignments) == 0 {
+		return groups
+	}
+	var out []string
+	for _, g := range groups {
+		if slices.Contains(sub.GroupAssignments, g) {
+			out = append(out, g)
+		}
+	}
+	if len(out) == 0 {
+		return groups
+	}
+	return out
+}
