@@ -29,6 +29,8 @@ type crashRig struct {
 	run      *proc
 	cfg      string
 	starts   int
+	// sinkKills counts SIGKILLs of the sink.
+	sinkKills int
 }
 
 func (r *crashRig) startSink(ctx context.Context, listen string) {
@@ -197,9 +199,7 @@ func TestCrashRecovery(t *testing.T) {
 		target := min(r.received()+step, files)
 		r.waitReceived(ctx, target)
 		if k == sinkKillAt {
-			r.sink.kill() // mid-request: deliveries are flowing right now
-			t.Logf("%s: kill sink at %d received", time.Since(began).Round(time.Millisecond), r.received())
-			r.startSink(ctx, r.sinkAddr)
+			r.killSinkMidUpload(ctx, began)
 			continue
 		}
 		r.run.kill()
@@ -241,8 +241,8 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		dups += n - 1
 	}
-	t.Logf("%s: %d files delivered through %d daemon kills and 1 sink kill; %d duplicate deliveries (items in flight at a kill)",
-		time.Since(began).Round(time.Millisecond), files, kills, dups)
+	t.Logf("%s: %d files delivered through %d daemon kills and %d sink kill(s); %d duplicate deliveries (items in flight at a kill)",
+		time.Since(began).Round(time.Millisecond), files, kills, r.sinkKills, dups)
 	// The daemon removes each file once it is durably queued.
 	for left := spoolLeft(t, filepath.Join(dir, "spool")); len(left) > 0; left = spoolLeft(t, filepath.Join(dir, "spool")) {
 		select {
@@ -273,4 +273,28 @@ func spoolLeft(t *testing.T, spool string) []string {
 		}
 	}
 	return left
+}
+
+// killSinkMidUpload SIGKILLs the sink while deliveries flow and restarts it
+// on the same port. A kill that hits no upload in progress (the restarted
+// sink found no partial submission to remove) is retried after more
+// progress, up to 5 times.
+func (r *crashRig) killSinkMidUpload(ctx context.Context, began time.Time) {
+	r.t.Helper()
+	for try := 1; ; try++ {
+		r.sink.kill()
+		r.sinkKills++
+		r.t.Logf("%s: kill sink at %d received", time.Since(began).Round(time.Millisecond), r.received())
+		r.startSink(ctx, r.sinkAddr)
+		b, _ := os.ReadFile(r.sink.log)
+		if strings.Contains(string(b), "removed partial submission") {
+			r.t.Logf("the sink was killed mid-upload (its restart removed a partial submission)")
+			return
+		}
+		if try == 5 {
+			r.t.Logf("%d sink kills hit no upload in progress", try)
+			return
+		}
+		r.waitReceived(ctx, r.received()+1)
+	}
 }
