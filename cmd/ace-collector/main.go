@@ -31,6 +31,7 @@ var commands = []command{
 	{"queue", "queue list|retry|purge -c FILE   inspect and retry failed deliveries", cmdQueue},
 	{"persistence", "persistence list|clear -c FILE   inspect and clear persistence keys", cmdPersistence},
 	{"migrate", "migrate -c FILE           apply the store's schema migrations", cmdMigrate},
+	{"recover", "recover -c FILE           salvage a damaged embedded store into a fresh one (keeps the damaged file)", cmdRecover},
 	{"bench", "bench [flags]             measure end-to-end throughput on loopback", cmdBench},
 	{"version", "version                   print the version", func(context.Context, []string) error {
 		fmt.Println("ace-collector", version)
