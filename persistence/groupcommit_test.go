@@ -1,0 +1,46 @@
+package persistence
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// One bad submission in a group commit (here: a uuid already queued, as
+// after a retried ambiguous enqueue) fails alone; the submissions that
+// shared its transaction are stored.
+func TestGroupCommitIsolatesBadSubmission(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(func() time.Time) *Store) {
+		s := open(nil)
+		ctx := context.Background()
+		mustEnqueue(t, s, work(0, GroupTarget{"g", 100}))
+		for round := 0; round < 5; round++ {
+			var wg sync.WaitGroup
+			errs := make([]error, 21)
+			for i := 0; i <= 20; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					n := 1000*(round+1) + i
+					if i == 0 {
+						n = 0 // the duplicate
+					}
+					_, errs[i] = s.Enqueue(ctx, work(n, GroupTarget{"g", 100}))
+				}(i)
+			}
+			wg.Wait()
+			if errs[0] == nil {
+				t.Fatalf("round %d: a duplicate uuid was accepted", round)
+			}
+			for i, err := range errs[1:] {
+				if err != nil {
+					t.Fatalf("round %d: submission %d failed with the duplicate: %v", round, i+1, err)
+				}
+			}
+		}
+		if n, _ := s.Backlog(ctx); n != 1+5*20 {
+			t.Fatalf("backlog %d, want %d", n, 1+5*20)
+		}
+	})
+}
