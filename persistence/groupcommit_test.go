@@ -44,3 +44,23 @@ func TestGroupCommitIsolatesBadSubmission(t *testing.T) {
 		}
 	})
 }
+
+// ReleaseOwners matches the owner prefix by characters, also when the
+// instance name is not ASCII.
+func TestReleaseOwnersNonASCIIPrefix(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(func() time.Time) *Store) {
+		s := open(nil)
+		ctx := context.Background()
+		for i := 1; i <= 3; i++ {
+			mustEnqueue(t, s, work(i, GroupTarget{"g", 100}))
+		}
+		for _, owner := range []string{"hôst-1/g/0", "hôst-10/g/0", "host-1/g/0"} {
+			if items, err := s.Claim(ctx, "g", owner, 1); err != nil || len(items) != 1 {
+				t.Fatalf("claim for %s: %d, %v", owner, len(items), err)
+			}
+		}
+		if n, err := s.ReleaseOwners(ctx, "hôst-1/"); err != nil || n != 1 {
+			t.Fatalf("released %d claims of hôst-1/, %v; want 1", n, err)
+		}
+	})
+}
