@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -88,6 +90,8 @@ type Runtime struct {
 	o       RuntimeOptions
 	names   map[string]bool
 	started time.Time
+	// fullLogged: when "store full" was last logged (unix nanoseconds).
+	fullLogged atomic.Int64
 }
 
 // NewRuntime checks options and fills defaults.
@@ -176,7 +180,7 @@ func (s *sink) Submit(ctx context.Context, sub *Submission) error {
 			return fmt.Errorf("submission %s: %w", sub.UUID, err)
 		}
 		r.o.Stats.Add(s.name, "store_failed", 1)
-		return fmt.Errorf("submission %s: staging files: %w", sub.UUID, err)
+		return r.storeError(s.name, sub.UUID, "staging files", err)
 	}
 	payload, err := json.Marshal(sub)
 	if err != nil {
@@ -193,7 +197,7 @@ func (s *sink) Submit(ctx context.Context, sub *Submission) error {
 		sub.Files = orig
 		os.RemoveAll(dir)
 		r.o.Stats.Add(s.name, "store_failed", 1)
-		return fmt.Errorf("submission %s: %w", sub.UUID, err)
+		return r.storeError(s.name, sub.UUID, "storing", err)
 	}
 	if dup {
 		os.RemoveAll(dir)
@@ -212,6 +216,24 @@ func (s *sink) Submit(ctx context.Context, sub *Submission) error {
 		}
 	}
 	return nil
+}
+
+// storeError describes a failure to make a submission durable. A full
+// disk is named as such (and counted as store_full): the source keeps its
+// input and retries, and the operator must free space.
+func (r *Runtime) storeError(collectorName, uuid, what string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		r.o.Stats.Add(collectorName, "store_full", 1)
+		// Every source retries while the disk is full: log once a minute.
+		if last := r.fullLogged.Load(); time.Since(time.Unix(0, last)) >= time.Minute &&
+			r.fullLogged.CompareAndSwap(last, time.Now().UnixNano()) {
+			r.o.Log.Error("store full: no space left on device; sources keep their input until space is freed",
+				"collector", collectorName, "incoming_dir", r.o.IncomingDir, "err", err)
+		}
+		return fmt.Errorf("submission %s: store full: no space left on device (%s; free disk space, input is kept and retried): %w",
+			uuid, what, err)
+	}
+	return fmt.Errorf("submission %s: %s: %w", uuid, what, err)
 }
 
 func removeSources(files []File) error {

@@ -23,7 +23,7 @@ func (q CollectorQueue) Enqueue(ctx context.Context, w collector.QueuedWork) (bo
 		UUID: w.UUID, Type: w.Type, Mode: w.Mode, Payload: w.Payload, HasFiles: w.HasFiles,
 		Groups: gs, DedupSource: w.DedupSource, DedupKey: w.DedupKey,
 	})
-	return res.Duplicate, res.Skipped, err
+	return res.Duplicate, res.Skipped, diskFull(err)
 }
 
 func (q CollectorQueue) Finished(ctx context.Context, limit int) ([]collector.FinishedWork, error) {
