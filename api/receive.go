@@ -30,7 +30,7 @@ func badRequest(format string, a ...any) *httpError {
 func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-	st, err := newStaging(s.opts.Dir)
+	st, err := newStaging(s.opts.Dir, !s.opts.NoSync)
 	if err != nil {
 		s.reject(w, r, &httpError{code: http.StatusInternalServerError, msg: "unable to allocate storage - review the logs"}, err)
 		return

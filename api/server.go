@@ -28,7 +28,10 @@ type ServerOptions struct {
 	// match one of them (403 otherwise).
 	APIKeys      []string
 	MaxBodyBytes int64 // default 1 GiB
-	Logger       *slog.Logger
+	// NoSync skips every fsync: for benchmarks and throwaway sinks only,
+	// since a crash may then lose submissions already answered 200.
+	NoSync bool
+	Logger *slog.Logger
 	// Accept, when set, is called once the submission is durably stored in
 	// Dir/<uuid> and before it is journaled and answered. An error removes
 	// the stored submission and answers 400 when the error wraps
@@ -109,7 +112,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		log.Warn("removed partial submission left by a crash", "dir", d)
 	}
 	jpath := filepath.Join(o.Dir, journalName)
-	j, err := openJournal(jpath)
+	j, err := openJournal(jpath, !o.NoSync)
 	if err != nil {
 		return nil, fmt.Errorf("api server: opening journal %s: %w", jpath, err)
 	}

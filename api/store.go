@@ -29,15 +29,16 @@ type staging struct {
 	files []ReceivedFile      // Path is inside tmp until commit
 	used  map[string]struct{} // stored file names
 	dirs  map[string]struct{} // directories implied by stored names
+	sync  bool                // fsync what is written (not with NoSync)
 }
 
-func newStaging(root string) (*staging, error) {
+func newStaging(root string, sync bool) (*staging, error) {
 	id := uuid.NewString()
 	tmp := filepath.Join(root, tmpPrefix+id)
 	if err := os.Mkdir(tmp, 0o750); err != nil {
 		return nil, fmt.Errorf("creating staging dir: %w", err)
 	}
-	return &staging{root: root, uuid: id, tmp: tmp,
+	return &staging{root: root, uuid: id, tmp: tmp, sync: sync,
 		used: map[string]struct{}{}, dirs: map[string]struct{}{}}, nil
 }
 
@@ -86,8 +87,10 @@ func (st *staging) addFile(rawName string, src io.Reader) *httpError {
 		}
 		return storeError(err)
 	}
-	if err := f.Sync(); err != nil {
-		return storeError(err)
+	if st.sync {
+		if err := f.Sync(); err != nil {
+			return storeError(err)
+		}
 	}
 	st.files = append(st.files, ReceivedFile{Name: name, Path: dst, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))})
 	return nil
@@ -179,26 +182,30 @@ func (s *Server) commit(ctx context.Context, st *staging, rec *Received) error {
 	if err != nil {
 		return fmt.Errorf("encoding analysis.json: %w", err)
 	}
-	if err := writeFileSync(filepath.Join(st.tmp, "analysis.json"), doc); err != nil {
+	if err := writeFileSync(filepath.Join(st.tmp, "analysis.json"), doc, st.sync); err != nil {
 		return err
 	}
-	if err := filepath.WalkDir(st.tmp, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	if st.sync {
+		if err := filepath.WalkDir(st.tmp, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				return syncDir(p)
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("syncing %s: %w", st.tmp, err)
 		}
-		if d.IsDir() {
-			return syncDir(p)
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("syncing %s: %w", st.tmp, err)
 	}
 	if err := os.Rename(st.tmp, final); err != nil {
 		return fmt.Errorf("moving submission into place: %w", err)
 	}
 	st.tmp = final // a later failure discards the final dir
-	if err := syncDir(st.root); err != nil {
-		return err
+	if st.sync {
+		if err := syncDir(st.root); err != nil {
+			return err
+		}
 	}
 	if s.opts.Accept != nil {
 		if err := s.opts.Accept(ctx, rec); err != nil {
@@ -241,7 +248,7 @@ func (s *Server) appendJournal(rec *Received) error {
 	return s.journal.Append(b)
 }
 
-func writeFileSync(p string, data []byte) error {
+func writeFileSync(p string, data []byte, sync bool) error {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", p, err)
@@ -250,9 +257,11 @@ func writeFileSync(p string, data []byte) error {
 		f.Close()
 		return fmt.Errorf("writing %s: %w", p, err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing %s: %w", p, err)
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("syncing %s: %w", p, err)
+		}
 	}
 	return f.Close()
 }

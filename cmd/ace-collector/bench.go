@@ -36,6 +36,7 @@ type benchOptions struct {
 	progress    io.Writer // progress line destination; nil = none
 	log         *slog.Logger
 	keepTempDir bool
+	nodeFsync   bool
 }
 
 // benchResult is what one bench run measured.
@@ -64,7 +65,8 @@ func cmdBench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.threads, "threads", 4, "thread_count of each group")
 	fs.IntVar(&o.batch, "batch", 64, "batch_size of each group")
 	fs.Float64Var(&o.rate, "rate", 0, "offered submissions per second (0 = as fast as possible)")
-	fs.IntVar(&o.producers, "producers", 8, "goroutines calling Sink.Submit")
+	fs.IntVar(&o.producers, "producers", 64, "goroutines calling Sink.Submit (concurrent sources: group commit batches what they offer together)")
+	fs.BoolVar(&o.nodeFsync, "node-fsync", false, "receiving nodes fsync each submission (measures them, not the collector)")
 	fs.StringVar(&o.store, "store", "embedded", "store: embedded (SQLite in a temp dir) or mysql")
 	fs.StringVar(&o.dsn, "dsn", "", "go-sql-driver/mysql DSN for --store mysql")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the pipeline phase to FILE")

@@ -99,9 +99,9 @@ type benchNode struct {
 	track *benchTracker
 }
 
-func startBenchNode(dir string, track *benchTracker, log *slog.Logger) (*benchNode, error) {
+func startBenchNode(dir string, track *benchTracker, log *slog.Logger, fsync bool) (*benchNode, error) {
 	n := &benchNode{seen: map[string]bool{}, track: track, errc: make(chan error, 1)}
-	srv, err := api.NewServer(api.ServerOptions{Dir: dir, Logger: log, OnSubmit: n.onSubmit})
+	srv, err := api.NewServer(api.ServerOptions{Dir: dir, Logger: log, OnSubmit: n.onSubmit, NoSync: !fsync})
 	if err != nil {
 		return nil, fmt.Errorf("bench node: %w", err)
 	}
