@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -137,23 +138,45 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 	}
 
 	rep := &RecoverReport{DamagedPath: o.Path + ".damaged-" + o.Now().UTC().Format("20060102T150405Z")}
+	// The fresh store is built beside the damaged one and swapped in at
+	// the end, so an interrupted recover leaves the damaged store where
+	// it was and can simply be run again.
+	fresh := o.Path + ".recovering"
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(fresh + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("persistence: removing an interrupted recovery: %w", err)
+		}
+	}
+	if err := salvage(ctx, o, fresh, rep); err != nil {
+		return nil, err
+	}
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		err := os.Rename(o.Path+suffix, rep.DamagedPath+suffix)
 		if err != nil && !(suffix != "" && errors.Is(err, os.ErrNotExist)) {
 			return nil, fmt.Errorf("persistence: moving the damaged store aside: %w", err)
 		}
 	}
-	o.Logger.Warn("damaged store moved aside", "from", o.Path, "to", rep.DamagedPath)
+	if err := os.Rename(fresh, o.Path); err != nil {
+		return nil, fmt.Errorf("persistence: putting the recovered store in place: %w", err)
+	}
+	if err := syncDir(filepath.Dir(o.Path)); err != nil {
+		return nil, err
+	}
+	o.Logger.Warn("damaged store moved aside and replaced by the salvaged one", "path", o.Path, "damaged", rep.DamagedPath)
+	return rep, nil
+}
 
-	dst, err := Open(ctx, Config{Path: o.Path, Shared: true, Logger: o.Logger, Now: o.Now})
+// salvage creates the store at fresh and copies what it can read from
+// o.Path into it.
+func salvage(ctx context.Context, o RecoverOptions, fresh string, rep *RecoverReport) error {
+	dst, err := Open(ctx, Config{Path: fresh, Shared: true, Logger: o.Logger, Now: o.Now})
 	if err != nil {
-		return nil, fmt.Errorf("persistence: creating the fresh store: %w", err)
+		return fmt.Errorf("persistence: creating the fresh store: %w", err)
 	}
 	defer dst.Close()
-
 	// writable_schema lets SQLite read a file shorter than its header
 	// says (a truncated file); nothing is ever written to it.
-	src, err := sqlx.Open("sqlite", "file:"+rep.DamagedPath+
+	src, err := sqlx.Open("sqlite", "file:"+o.Path+
 		"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)&_pragma=writable_schema(1)")
 	if err == nil {
 		src.SetMaxOpenConns(1)
@@ -163,19 +186,35 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 	if err != nil {
 		rep.OpenError = err.Error()
 		o.Logger.Error("the damaged store cannot be read at all; the fresh store is empty", "err", err)
-		return rep, nil
+		return nil
 	}
 	for _, t := range salvageTables {
 		ts := salvageTable(ctx, src, dst.db, t, o.Logger)
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 		rep.Tables = append(rep.Tables, ts)
 	}
 	if err := repair(ctx, dst, o.Groups, rep); err != nil {
-		return nil, err
+		return err
 	}
-	return rep, nil
+	if err := src.Close(); err != nil {
+		return fmt.Errorf("persistence: closing the damaged store: %w", err)
+	}
+	return dst.Close()
+}
+
+// syncDir makes renames in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("persistence: syncing %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("persistence: syncing %s: %w", dir, err)
+	}
+	return nil
 }
 
 // salvageTable copies t from src to dst in row id ranges.
@@ -365,20 +404,39 @@ func requeueMissing(ctx context.Context, tx *sqlx.Tx, groups []string, now int64
 			candidates = append(candidates, g)
 		}
 	}
-	var works []struct {
+	// First the ids of submissions lacking a state in some candidate
+	// group (or any state at all), without their payloads: a big backlog
+	// must not be loaded into memory.
+	var candIDs []any
+	for _, g := range candidates {
+		candIDs = append(candIDs, known[g])
+	}
+	inCands := "0"
+	if len(candIDs) > 0 {
+		inCands = strings.TrimSuffix(strings.Repeat("?,", len(candIDs)), ",")
+	}
+	var ids []int64
+	if err := tx.SelectContext(ctx, &ids, `SELECT w.id FROM incoming_workload w
+		WHERE NOT EXISTS (SELECT 1 FROM work_distribution d WHERE d.work_id = w.id)
+		OR (SELECT COUNT(*) FROM work_distribution d WHERE d.work_id = w.id AND d.group_id IN (`+inCands+`)) < ?`,
+		append(candIDs, len(candIDs))...); err != nil {
+		return 0, 0, fmt.Errorf("persistence: recover: reading delivery states: %w", err)
+	}
+	type workState struct {
 		ID     int64  `db:"id"`
 		Work   []byte `db:"work"`
 		States int    `db:"states"`
 		Have   string `db:"have"`
 	}
-	if err := tx.SelectContext(ctx, &works, `SELECT w.id, w.work,
-		(SELECT COUNT(*) FROM work_distribution d WHERE d.work_id = w.id) AS states,
-		COALESCE((SELECT GROUP_CONCAT(g.name, char(31)) FROM work_distribution d
-			JOIN work_distribution_groups g ON g.id = d.group_id WHERE d.work_id = w.id), '') AS have
-		FROM incoming_workload w`); err != nil {
-		return 0, 0, fmt.Errorf("persistence: recover: reading delivery states: %w", err)
-	}
-	for _, w := range works {
+	for _, id := range ids {
+		var w workState
+		if err := tx.GetContext(ctx, &w, `SELECT w.id, w.work,
+			(SELECT COUNT(*) FROM work_distribution d WHERE d.work_id = w.id) AS states,
+			COALESCE((SELECT GROUP_CONCAT(g.name, char(31)) FROM work_distribution d
+				JOIN work_distribution_groups g ON g.id = d.group_id WHERE d.work_id = w.id), '') AS have
+			FROM incoming_workload w WHERE w.id = ?`, id); err != nil {
+			return 0, 0, fmt.Errorf("persistence: recover: reading delivery states of %d: %w", id, err)
+		}
 		want := assignedGroups(w.Work, candidates)
 		if w.States == 0 && len(want) == 0 {
 			want = assignedGroups(w.Work, groups)

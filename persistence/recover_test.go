@@ -226,6 +226,10 @@ func TestRecoverRepairsConsistency(t *testing.T) {
 	mustExec("DELETE FROM incoming_workload WHERE id = 7")      // lost submission
 	mustExec("UPDATE work_distribution_groups SET coverage_counter = 42 WHERE name = 'g2'")
 	s.Close()
+	// An earlier recover was interrupted half way.
+	if err := os.WriteFile(path+".recovering", []byte("partial"), 0o640); err != nil {
+		t.Fatal(err)
+	}
 
 	rep, err := Recover(ctx, RecoverOptions{Path: path, Groups: []string{"g1", "g2", "g3"}})
 	if err != nil {
@@ -233,6 +237,9 @@ func TestRecoverRepairsConsistency(t *testing.T) {
 	}
 	if rep.Lost() != 0 || rep.Requeued != 2 || rep.Dangling != 2 || rep.Unlocked != 40 || rep.Stateless != 0 {
 		t.Fatalf("report %+v", rep)
+	}
+	if _, err := os.Stat(path + ".recovering"); !os.IsNotExist(err) {
+		t.Fatalf("work file of the recovery left behind: %v", err)
 	}
 	s, err = Open(ctx, Config{Path: path})
 	if err != nil {
