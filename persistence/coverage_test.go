@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Coverage 30 over 10,000 submissions delivers 3,000 (±1%), and a restart
@@ -61,4 +62,22 @@ func TestCoverage30Over10000WithRestart(t *testing.T) {
 		t.Fatalf("coverage 30%% over 10000: %d to deliver, %d skipped", send, skip)
 	}
 	t.Logf("coverage 30%% over 10,000 with a restart: %d delivered, %d skipped", send, skip)
+}
+
+// Enqueueing a uuid that is already queued (a retry after a commit whose
+// success was not reported) succeeds without a second copy.
+func TestEnqueueSameUUIDIsIdempotent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(func() time.Time) *Store) {
+		s := open(nil)
+		w := work(1, GroupTarget{"g", 100})
+		mustEnqueue(t, s, w)
+		mustEnqueue(t, s, work(1, GroupTarget{"g", 100}))
+		if n, _ := s.Backlog(context.Background()); n != 1 {
+			t.Fatalf("backlog %d, want 1", n)
+		}
+		items, _ := s.Claim(context.Background(), "g", "o", 10)
+		if len(items) != 1 {
+			t.Fatalf("claimed %d", len(items))
+		}
+	})
 }

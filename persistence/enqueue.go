@@ -91,38 +91,60 @@ func (s *Store) cachedID(cache map[string]int64, name string) int64 {
 
 func (s *Store) writeBatch(ctx context.Context, tx *sqlx.Tx, reqs []*enqueueReq) error {
 	now := s.nowMs()
-	// Coverage counters of the groups in this batch, read under lock.
+	// Coverage counters of the sampled groups in this batch, read under
+	// lock. A group at 100% always delivers and leaves its counter as it is
+	// (c + 100 - 100), so it needs no counter row and no lock.
 	counters := map[int64]int{}
+	uuids := make([]string, 0, len(reqs))
 	for _, r := range reqs {
 		r.res = EnqueueResult{}
+		uuids = append(uuids, r.w.UUID)
 		for _, g := range r.w.Groups {
-			counters[s.cachedID(s.groups, g.Name)] = 0
+			if g.Coverage < 100 {
+				counters[s.cachedID(s.groups, g.Name)] = 0
+			}
 		}
 	}
-	gids := make([]int64, 0, len(counters))
-	for id := range counters {
-		gids = append(gids, id)
-	}
-	q, args, err := sqlx.In("SELECT id, coverage_counter FROM work_distribution_groups WHERE id IN (?)"+s.d.forUpdate, gids)
-	if err != nil {
-		return err
-	}
-	rows, err := tx.QueryxContext(ctx, tx.Rebind(q), args...)
-	if err != nil {
-		return fmt.Errorf("reading coverage counters: %w", err)
-	}
-	for rows.Next() {
-		var id int64
-		var c int
-		if err := rows.Scan(&id, &c); err != nil {
-			rows.Close()
+	if len(counters) > 0 {
+		gids := make([]int64, 0, len(counters))
+		for id := range counters {
+			gids = append(gids, id)
+		}
+		q, args, err := sqlx.In("SELECT id, coverage_counter FROM work_distribution_groups WHERE id IN (?)"+s.d.forUpdate, gids)
+		if err != nil {
 			return err
 		}
-		counters[id] = c
+		rows, err := tx.QueryxContext(ctx, tx.Rebind(q), args...)
+		if err != nil {
+			return fmt.Errorf("reading coverage counters: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			var c int
+			if err := rows.Scan(&id, &c); err != nil {
+				rows.Close()
+				return err
+			}
+			counters[id] = c
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	// A uuid already queued was stored by an earlier attempt whose commit
+	// succeeded but was reported as failed: it is done, not an error.
+	stored := map[string]bool{}
+	q, args, err := sqlx.In("SELECT uuid FROM incoming_workload WHERE uuid IN (?)", uuids)
+	if err != nil {
 		return err
+	}
+	var already []string
+	if err := tx.SelectContext(ctx, &already, tx.Rebind(q), args...); err != nil {
+		return fmt.Errorf("checking for queued submissions: %w", err)
+	}
+	for _, u := range already {
+		stored[u] = true
 	}
 
 	type dist struct {
@@ -134,6 +156,10 @@ func (s *Store) writeBatch(ctx context.Context, tx *sqlx.Tx, reqs []*enqueueReq)
 	var works []*Work
 	for _, r := range reqs {
 		w := r.w
+		if stored[w.UUID] {
+			continue
+		}
+		stored[w.UUID] = true // the same uuid twice in one batch
 		if w.DedupKey != "" {
 			dup, err := s.dedup(ctx, tx, w, now)
 			if err != nil {
@@ -147,6 +173,10 @@ func (s *Store) writeBatch(ctx context.Context, tx *sqlx.Tx, reqs []*enqueueReq)
 		works = append(works, w)
 		for _, g := range w.Groups {
 			gid := s.cachedID(s.groups, g.Name)
+			if g.Coverage >= 100 {
+				dists = append(dists, dist{w.UUID, gid, false})
+				continue
+			}
 			// ACE's running counter: exact over any window of 100/gcd
 			// items, and stable across restarts because it is stored.
 			c := counters[gid] + g.Coverage
