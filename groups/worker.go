@@ -31,15 +31,27 @@ func (g *group) work(ctx, hard context.Context, owner string) {
 			g.idle(ctx, changed)
 			continue
 		}
-		results := g.deliverBatch(ctx, hard, items)
-		// Outcomes must be recorded even during shutdown.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		if err := q.Finish(fctx, g.cfg.Name, owner, results); err != nil {
-			// The claims stay LOCKED; they are released at the next start
-			// or taken over as stale, and the items delivered again.
-			g.log.Error("recording delivery outcomes failed", "err", err, "items", len(results))
+		// Outcomes are recorded every few items rather than once per batch,
+		// so a crash re-delivers at most that many already-delivered items.
+		for start := 0; start < len(items); start += finishEvery {
+			chunk := items[start:min(start+finishEvery, len(items))]
+			results := g.deliverBatch(ctx, hard, chunk)
+			g.finish(ctx, owner, results)
 		}
-		cancel()
+	}
+}
+
+// finishEvery is how many delivered items share one outcome transaction.
+const finishEvery = 8
+
+// finish records outcomes; it must work during shutdown too.
+func (g *group) finish(ctx context.Context, owner string, results []persistence.Result) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := g.m.o.Queue.Finish(fctx, g.cfg.Name, owner, results); err != nil {
+		// The claims stay LOCKED; they are released at the next start or
+		// taken over as stale, and the items delivered again.
+		g.log.Error("recording delivery outcomes failed", "err", err, "items", len(results))
 	}
 }
 
