@@ -170,3 +170,25 @@ func ExampleConfig(t testing.TB, path, kind string, factory collector.Factory) i
 	}
 	return n
 }
+
+// Build runs factory on a [collector_test] section with body, as the
+// daemon's loader would (unknown keys included), and returns the collector
+// or every problem found.
+func Build(t testing.TB, body string, factory collector.Factory) (collector.Collector, error) {
+	t.Helper()
+	f, err := ini.LoadSources(ini.LoadOptions{SpaceBeforeInlineComment: true}, []byte("[collector_test]\n"+body))
+	if err != nil {
+		t.Fatalf("loading ini: %v", err)
+	}
+	var p collector.Problems
+	sec := collector.NewSection(f.Section("collector_test"), &p)
+	c, err := factory(sec, collector.Global{Hostname: "test-host", BaseDir: t.TempDir()})
+	sec.Done()
+	if err == nil {
+		err = p.Err()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}

@@ -11,25 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-ini/ini"
-
 	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/collector/collectortest"
 )
 
 func build(t testing.TB, body string) (*Collector, error) {
 	t.Helper()
-	f, err := ini.Load([]byte("[collector_test]\n" + body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p collector.Problems
-	sec := collector.NewSection(f.Section("collector_test"), &p)
-	c, err := New(sec, collector.Global{Hostname: "test-host"})
-	sec.Done()
-	if err == nil {
-		err = p.Err()
-	}
+	c, err := collectortest.Build(t, body, New)
 	if err != nil {
 		return nil, err
 	}

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-ini/ini"
-
 	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/collector/collectortest"
 )
@@ -16,18 +14,8 @@ import (
 // build makes a collector from the body of a [collector_test] section.
 func build(t testing.TB, body string) (*Collector, error) {
 	t.Helper()
-	f, err := ini.Load([]byte("[collector_test]\n" + body))
+	c, err := collectortest.Build(t, body, New)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var p collector.Problems
-	sec := collector.NewSection(f.Section("collector_test"), &p)
-	c, err := New(sec, collector.Global{Hostname: "test-host"})
-	sec.Done()
-	if err != nil {
-		return nil, err
-	}
-	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	return c.(*Collector), nil
