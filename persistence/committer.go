@@ -16,6 +16,9 @@ type committer struct {
 	reqs chan *enqueueReq
 	quit chan struct{}
 	wg   sync.WaitGroup
+
+	mu     sync.RWMutex // senders hold it shared; stop takes it to close
+	closed bool
 }
 
 type enqueueReq struct {
@@ -75,13 +78,17 @@ func (c *committer) loop() {
 }
 
 func (c *committer) stop() {
-	select {
-	case <-c.quit:
-	default:
-		close(c.quit)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
 	}
+	c.closed = true
+	close(c.quit)
+	c.mu.Unlock()
 	c.wg.Wait()
-	// Fail whatever is still queued rather than leave callers hanging.
+	// No sender can queue now; fail what the loop did not take rather
+	// than leave callers hanging.
 	for {
 		select {
 		case r := <-c.reqs:
@@ -97,19 +104,22 @@ func (c *committer) stop() {
 // only after the transaction holding w has committed.
 func (s *Store) Enqueue(ctx context.Context, w *Work) (EnqueueResult, error) {
 	r := &enqueueReq{ctx: ctx, w: w, done: make(chan struct{})}
-	select {
-	case s.commit.reqs <- r:
-	case <-s.commit.quit:
+	c := s.commit
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
 		return EnqueueResult{}, ErrClosed
+	}
+	select {
+	case c.reqs <- r:
 	case <-ctx.Done():
+		c.mu.RUnlock()
 		return EnqueueResult{}, ctx.Err()
 	}
+	c.mu.RUnlock()
 	// Once queued, wait for the outcome even if ctx ends: the write may
-	// already be committed, and the caller must know whether it was.
-	select {
-	case <-r.done:
-	case <-s.commit.quit:
-		<-r.done
-	}
+	// already be committed, and the caller must know whether it was. The
+	// loop or stop always closes done.
+	<-r.done
 	return r.res, r.err
 }

@@ -81,3 +81,17 @@ func TestEnqueueSameUUIDIsIdempotent(t *testing.T) {
 		}
 	})
 }
+
+// Enqueue after Close fails at once with ErrClosed instead of hanging.
+func TestEnqueueAfterClose(t *testing.T) {
+	for i := 0; i < 50; i++ {
+		s, err := Open(context.Background(), Config{Path: filepath.Join(t.TempDir(), "q.db")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if _, err := s.Enqueue(context.Background(), work(i, GroupTarget{"g", 100})); err != ErrClosed {
+			t.Fatalf("enqueue after close: %v", err)
+		}
+	}
+}
