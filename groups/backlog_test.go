@@ -27,6 +27,7 @@ var (
 	backlogN       = flag.Int("backlog.n", 20000, "submissions queued while the node is down")
 	backlogMaxRSS  = flag.Int64("backlog.maxrss", 300, "allowed VmHWM growth in MiB over the whole test (does not scale with n)")
 	backlogBackoff = flag.Duration("backlog.backoff_max", 5*time.Second, "the group's backoff_max: how long a down node waits between probes")
+	backlogTimeout = flag.Duration("backlog.timeout", 0, "deadline of the whole test (default: 2m or 1ms per submission, whichever is more)")
 )
 
 // countingNode is an ACE-compatible receiver that keeps one byte per
@@ -105,6 +106,9 @@ func TestBacklogQueuedWhileNodeDownThenDrains(t *testing.T) {
 		"[collection_group_g]\nfull_delivery = yes\nretry_max = 0\nbatch_size = 256\nthread_count = 8\n"+
 		"backoff_min = 100ms\nbackoff_max = "+backlogBackoff.String()+"\n")
 	timeout := max(2*time.Minute, time.Duration(n)*time.Millisecond)
+	if *backlogTimeout > 0 {
+		timeout = *backlogTimeout
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	base := vmHWM(t)
