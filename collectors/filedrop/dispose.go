@@ -149,7 +149,9 @@ func (c *Collector) deferDisposal(env *collector.Env, st *runState, f candidate,
 	env.Count("dispose_failed", 1)
 	env.Log.Error("filedrop: cannot delete or move file; it will not be submitted again while it is unchanged",
 		"path", f.path, "after", c.cfg.After, "reject_reason", reason, "error", err)
+	st.mu.Lock()
 	st.pending[f.path] = pendingFile{info: f.info, reject: reason}
+	st.mu.Unlock()
 }
 
 // retryPending retries the disposal of a file that was already handled.
@@ -164,7 +166,9 @@ func (c *Collector) retryPending(env *collector.Env, st *runState, f candidate, 
 		env.Log.Debug("filedrop: disposal still failing", "path", f.path, "error", err)
 		return skipped
 	}
+	st.mu.Lock()
 	delete(st.pending, f.path)
+	st.mu.Unlock()
 	env.Log.Info("filedrop: delayed disposal done", "path", f.path, "after", c.cfg.After)
 	if p.reject != "" {
 		return rejected

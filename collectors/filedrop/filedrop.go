@@ -68,6 +68,7 @@ type Config struct {
 	Dir          string
 	Recursive    bool
 	Rescan       time.Duration
+	Workers      int // files submitted concurrently (each Submit waits for a commit)
 	AnalysisMode string
 	Type         string
 	Tool         string
@@ -98,6 +99,7 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		Dir:          resolve(g.BaseDir, sec.Required("directory")),
 		Recursive:    sec.Bool("recursive", false),
 		Rescan:       sec.Duration("rescan_interval", DefaultRescan),
+		Workers:      sec.Int("workers", 4, 1, 256),
 		AnalysisMode: sec.String("analysis_mode", collector.DefaultAnalysisMode),
 		Type:         sec.String("submission_type", DefaultType),
 		Tool:         sec.String("tool", DefaultTool),

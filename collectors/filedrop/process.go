@@ -45,11 +45,15 @@ type hashed struct {
 // process takes one file: claim, hash, submit, dispose. It returns an
 // *errStore when the sink could not store it (the file is left in place).
 func (c *Collector) process(ctx context.Context, env *collector.Env, st *runState, f candidate) (outcome, error) {
-	if p, ok := st.pending[f.path]; ok {
-		if sameFile(p.info, f.info) {
-			return c.retryPending(env, st, f, p), nil
-		}
+	st.mu.Lock()
+	p, ok := st.pending[f.path]
+	if ok && !sameFile(p.info, f.info) {
 		delete(st.pending, f.path) // a new file under the old name
+		ok = false
+	}
+	st.mu.Unlock()
+	if ok {
+		return c.retryPending(env, st, f, p), nil
 	}
 	if c.cfg.MaxSize > 0 && f.info.Size() > c.cfg.MaxSize {
 		return c.tooLarge(env, st, f), nil
@@ -79,7 +83,9 @@ func (c *Collector) process(ctx context.Context, env *collector.Env, st *runStat
 		env.Log.Debug("filedrop: file changed while it was read; retrying later", "path", f.path)
 		return changed, nil
 	}
+	st.mu.Lock()
 	delete(st.odd, f.path)
+	st.mu.Unlock()
 	f.info = info
 
 	sub, err := c.submission(env, f, src, link != "", h)
@@ -130,8 +136,11 @@ func (c *Collector) claim(env *collector.Env, st *runState, f candidate) (string
 	if err == nil {
 		return link, nil
 	}
-	if !st.noLink {
-		st.noLink = true
+	st.mu.Lock()
+	first := !st.noLink
+	st.noLink = true
+	st.mu.Unlock()
+	if first {
 		env.Log.Info("filedrop: cannot hard-link into the in-flight directory; such files are read "+
 			"in place and copied by the runtime (logged once)", "path", f.path, "error", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
@@ -93,35 +94,59 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 	}
 }
 
-// pass lists the directory and takes every ready file, oldest first, one at
-// a time. It stops at the first store failure.
+// pass lists the directory and takes every ready file, oldest first, with
+// up to Workers files in flight (each Submit waits for a store commit;
+// concurrent ones share it). It stops taking files at the first store
+// failure.
 func (c *Collector) pass(ctx context.Context, env *collector.Env, st *runState, w *watcher) (int, time.Time, error) {
 	l, err := c.list(env, st, w.add)
 	env.Count("scans", 1)
 	if err != nil {
 		return 0, time.Time{}, err
 	}
-	handled := 0
-	for _, f := range l.ready {
-		if ctx.Err() != nil {
-			break
+	var (
+		mu       sync.Mutex
+		next     int
+		handled  int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	take := func() (candidate, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr != nil || next >= len(l.ready) || ctx.Err() != nil {
+			return candidate{}, false
 		}
-		out, err := c.process(ctx, env, st, f)
-		if err != nil {
-			return handled, l.due, err
-		}
-		switch out {
-		case submitted, rejected:
-			handled++
-		case changed:
-			// Still being written: look again soon even without events.
-			retry := c.now().Add(c.cfg.RetryMin)
-			if l.due.IsZero() || retry.Before(l.due) {
-				l.due = retry
-			}
-		}
+		next++
+		return l.ready[next-1], true
 	}
-	return handled, l.due, nil
+	for i := 0; i < min(c.cfg.Workers, len(l.ready)); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f, ok := take(); ok; f, ok = take() {
+				out, err := c.process(ctx, env, st, f)
+				mu.Lock()
+				switch {
+				case err != nil:
+					if firstErr == nil {
+						firstErr = err
+					}
+				case out == submitted, out == rejected:
+					handled++
+				case out == changed:
+					// Still being written: look again soon even without events.
+					retry := c.now().Add(c.cfg.RetryMin)
+					if l.due.IsZero() || retry.Before(l.due) {
+						l.due = retry
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return handled, l.due, firstErr
 }
 
 // resetInflight creates the in-flight directory and empties it: links

@@ -84,8 +84,10 @@ tool = dropper
 	}
 }
 
+// With one worker files are taken strictly oldest first (with more, in
+// that order but concurrently).
 func TestOldestFirst(t *testing.T) {
-	h := newHarness(t, "")
+	h := newHarness(t, "workers = 1\n")
 	now := time.Now()
 	for i, name := range []string{"c", "a", "d", "b"} { // mtimes: c oldest ... b newest
 		writeAt(t, filepath.Join(h.dir, name), []byte(name), now.Add(time.Duration(i-10)*time.Minute))

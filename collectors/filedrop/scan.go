@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
@@ -116,6 +117,8 @@ func (c *Collector) list(env *collector.Env, st *runState, watch func(dir string
 
 // runState is what one Run remembers between scans.
 type runState struct {
+	// mu guards the fields below while workers process files concurrently.
+	mu sync.Mutex
 	// odd holds paths that were logged as unusable, so each is logged and
 	// counted once while it stays.
 	odd map[string]bool
@@ -138,6 +141,8 @@ func newRunState() *runState {
 }
 
 func (st *runState) noteOdd(env *collector.Env, path, what string, err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	if st.odd[path] {
 		return
 	}
