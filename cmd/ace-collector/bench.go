@@ -37,6 +37,7 @@ type benchOptions struct {
 	log         *slog.Logger
 	keepTempDir bool
 	nodeFsync   bool
+	node        string
 }
 
 // benchResult is what one bench run measured.
@@ -66,7 +67,8 @@ func cmdBench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.batch, "batch", 64, "batch_size of each group")
 	fs.Float64Var(&o.rate, "rate", 0, "offered submissions per second (0 = as fast as possible)")
 	fs.IntVar(&o.producers, "producers", 64, "goroutines calling Sink.Submit (concurrent sources: group commit batches what they offer together)")
-	fs.BoolVar(&o.nodeFsync, "node-fsync", false, "receiving nodes fsync each submission (measures them, not the collector)")
+	fs.StringVar(&o.node, "node", "light", "receivers: light (parse ACE's request, answer, store nothing) or store (api.Server, as `sink`)")
+	fs.BoolVar(&o.nodeFsync, "node-fsync", false, "with --node store: fsync each submission")
 	fs.StringVar(&o.store, "store", "embedded", "store: embedded (SQLite in a temp dir) or mysql")
 	fs.StringVar(&o.dsn, "dsn", "", "go-sql-driver/mysql DSN for --store mysql")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the pipeline phase to FILE")
@@ -106,6 +108,9 @@ func (o *benchOptions) check() error {
 	}
 	if o.threads > 256 || o.batch > 10000 {
 		errs = append(errs, errors.New("--threads is at most 256 and --batch at most 10000 (thread_count, batch_size limits)"))
+	}
+	if o.node != "light" && o.node != "store" {
+		errs = append(errs, fmt.Errorf("--node %q: want light or store", o.node))
 	}
 	switch o.store {
 	case "embedded", "sqlite":
@@ -203,7 +208,7 @@ func printBench(w io.Writer, o *benchOptions, r *benchResult) {
 	}
 	fmt.Fprintf(w, "  peak RSS:       %.1f MiB\n", float64(r.PeakRSSBytes)/(1<<20))
 	if r.CeilingReqPerS > 0 {
-		fmt.Fprintf(w, "  HTTP ceiling:   %.0f requests/s (plain net/http client, %d connections, same api.Server)\n",
+		fmt.Fprintf(w, "  HTTP ceiling:   %.0f requests/s (plain net/http client, %d connections, same receiver)\n",
 			r.CeilingReqPerS, o.threads*o.groups)
 		fmt.Fprintf(w, "  pipeline/ceiling: %.2f (deliveries/s ÷ ceiling requests/s)\n", r.DeliveriesPerS/r.CeilingReqPerS)
 	}

@@ -58,7 +58,7 @@ func measureCeiling(ctx context.Context, o *benchOptions, dir string, payload []
 	if err != nil {
 		return 0, fmt.Errorf("ceiling: building body: %w", err)
 	}
-	node, err := startBenchNode(dir, nil, log, o.nodeFsync)
+	node, err := startBenchNode(dir, nil, log, o.nodeFsync, o.node == "light")
 	if err != nil {
 		return 0, err
 	}

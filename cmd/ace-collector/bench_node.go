@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/ace-collector/ace-collector/api"
 )
@@ -99,19 +103,29 @@ type benchNode struct {
 	track *benchTracker
 }
 
-func startBenchNode(dir string, track *benchTracker, log *slog.Logger, fsync bool) (*benchNode, error) {
+// startBenchNode starts a receiver: with light, a handler that parses the
+// ACE request (form, analysis JSON, file parts read and discarded) and
+// answers as ACE does, storing nothing — so the collector, not the
+// receiver's disk, is what is measured; otherwise a real api.Server.
+func startBenchNode(dir string, track *benchTracker, log *slog.Logger, fsync, light bool) (*benchNode, error) {
 	n := &benchNode{seen: map[string]bool{}, track: track, errc: make(chan error, 1)}
-	srv, err := api.NewServer(api.ServerOptions{Dir: dir, Logger: log, OnSubmit: n.onSubmit, NoSync: !fsync})
-	if err != nil {
-		return nil, fmt.Errorf("bench node: %w", err)
+	var h http.Handler = http.HandlerFunc(n.light)
+	if !light {
+		srv, err := api.NewServer(api.ServerOptions{Dir: dir, Logger: log, OnSubmit: n.onSubmit, NoSync: !fsync})
+		if err != nil {
+			return nil, fmt.Errorf("bench node: %w", err)
+		}
+		n.srv, h = srv, srv.Handler()
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		srv.Close()
+		if n.srv != nil {
+			n.srv.Close()
+		}
 		return nil, fmt.Errorf("bench node: listening: %w", err)
 	}
-	n.srv, n.addr = srv, ln.Addr().String()
-	n.hs = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+	n.addr = ln.Addr().String()
+	n.hs = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go func() { n.errc <- n.hs.Serve(ln) }()
 	return n, nil
@@ -143,5 +157,55 @@ func (n *benchNode) stop() error {
 	if serr := <-n.errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
-	return errors.Join(err, n.srv.Close())
+	if n.srv != nil {
+		err = errors.Join(err, n.srv.Close())
+	}
+	return err
+}
+
+// light is the storing-nothing receiver: ACE's request format, ACE's answer.
+func (n *benchNode) light(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.URL.Path != "/api/analysis/submit" {
+		http.NotFound(w, r)
+		return
+	}
+	var analysis []byte
+	if mr, err := r.MultipartReader(); err == nil {
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				http.Error(w, "bad multipart body: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			if part.FormName() == "analysis" {
+				analysis, err = io.ReadAll(part)
+			} else {
+				_, err = io.Copy(io.Discard, part)
+			}
+			if err != nil {
+				http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+		}
+	} else if err := r.ParseForm(); err == nil {
+		analysis = []byte(r.PostForm.Get("analysis"))
+	}
+	var a struct {
+		SubmissionUUID string `json:"submission_uuid"`
+		Description    string `json:"description"`
+	}
+	if len(analysis) == 0 {
+		http.Error(w, "missing analysis field (see documentation)", http.StatusBadRequest)
+		return
+	}
+	if err := json.Unmarshal(analysis, &a); err != nil || a.Description == "" {
+		http.Error(w, "missing description field in submission", http.StatusBadRequest)
+		return
+	}
+	n.onSubmit(&api.Received{SubmissionUUID: a.SubmissionUUID})
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"result": {"uuid": %q}}`, uuid.NewString())
 }

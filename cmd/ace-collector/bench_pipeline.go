@@ -42,7 +42,7 @@ func runBenchPipeline(ctx context.Context, o *benchOptions, dir string, payload 
 		}
 	}()
 	for i := range o.groups {
-		n, err := startBenchNode(filepath.Join(dir, fmt.Sprintf("node%d", i)), track, o.log, o.nodeFsync)
+		n, err := startBenchNode(filepath.Join(dir, fmt.Sprintf("node%d", i)), track, o.log, o.nodeFsync, o.node == "light")
 		if err != nil {
 			return err
 		}
