@@ -66,6 +66,14 @@ func (s *Store) Finished(ctx context.Context, limit int) ([]Finished, error) {
 		WHERE pending <= 0 LIMIT ?`, limit); err != nil {
 		return nil, fmt.Errorf("persistence: listing finished work: %w", err)
 	}
+	// The caller deletes files next: the outcomes that finished these
+	// items must be on disk first, or a power cut could bring back an
+	// item whose files are gone.
+	if len(out) > 0 {
+		if err := s.syncBarrier(ctx); err != nil {
+			return nil, fmt.Errorf("persistence: syncing before cleanup: %w", err)
+		}
+	}
 	return out, nil
 }
 

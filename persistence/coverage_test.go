@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/jmoiron/sqlx"
 	"time"
 )
 
@@ -93,5 +95,26 @@ func TestEnqueueAfterClose(t *testing.T) {
 		if _, err := s.Enqueue(context.Background(), work(i, GroupTarget{"g", 100})); err != ErrClosed {
 			t.Fatalf("enqueue after close: %v", err)
 		}
+	}
+}
+
+// Enqueues run with synchronous=FULL (durable when Submit returns); other
+// SQLite transactions with NORMAL.
+func TestSQLiteDurableEnqueue(t *testing.T) {
+	s, err := Open(context.Background(), Config{Path: filepath.Join(t.TempDir(), "q.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var mode int
+	if err := s.durableTx(ctx, func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &mode, "PRAGMA synchronous") }); err != nil {
+		t.Fatal(err)
+	}
+	if mode != 2 {
+		t.Fatalf("durable transaction runs with synchronous=%d, want 2 (FULL)", mode)
+	}
+	if err := s.db.GetContext(ctx, &mode, "PRAGMA synchronous"); err != nil || mode != 1 {
+		t.Fatalf("other transactions run with synchronous=%d (%v), want 1 (NORMAL)", mode, err)
 	}
 }

@@ -37,7 +37,7 @@ func (s *Store) enqueueBatch(reqs []*enqueueReq) {
 	if len(live) == 0 {
 		return
 	}
-	err := s.withTx(ctx, func(tx *sqlx.Tx) error { return s.writeBatch(ctx, tx, live) })
+	err := s.durableTx(ctx, func(tx *sqlx.Tx) error { return s.writeBatch(ctx, tx, live) })
 	if err != nil && len(live) > 1 {
 		// One bad submission (say, larger than MySQL's max_allowed_packet)
 		// must not fail the others that happened to share its commit.
@@ -45,7 +45,7 @@ func (s *Store) enqueueBatch(reqs []*enqueueReq) {
 		ok := false
 		for _, r := range live {
 			one := []*enqueueReq{r}
-			if err := s.withTx(ctx, func(tx *sqlx.Tx) error { return s.writeBatch(ctx, tx, one) }); err != nil {
+			if err := s.durableTx(ctx, func(tx *sqlx.Tx) error { return s.writeBatch(ctx, tx, one) }); err != nil {
 				r.err, r.res = fmt.Errorf("persistence: enqueue of %s: %w", r.w.UUID, err), EnqueueResult{}
 				continue
 			}

@@ -64,7 +64,7 @@ func (s *Store) openSQLiteDB(ctx context.Context, cfg Config) error {
 		"journal_mode(WAL)",
 		// FULL: a commit is on disk when it returns, which is the
 		// durability contract; group commit keeps that affordable.
-		"synchronous(FULL)",
+		"synchronous(NORMAL)", // FULL for durable transactions (durableTx)
 		"busy_timeout(10000)",
 		"foreign_keys(0)",
 	} {

@@ -273,6 +273,56 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 	return nil, err
 }
 
+// durableTx runs fn in a transaction that is on disk when it returns. On
+// SQLite the connection runs with synchronous=NORMAL (WAL: a commit survives
+// a process crash but not a power loss) and only this transaction, used for
+// enqueues and the cleanup barrier, runs with synchronous=FULL, which also
+// makes every earlier commit durable. Claims, outcomes and keys lost to a
+// power cut only cause re-delivery, never loss, so they skip the fsync.
+func (s *Store) durableTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	if s.d.name != "sqlite" {
+		return s.withTx(ctx, fn)
+	}
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=FULL"); err != nil {
+		return fmt.Errorf("setting synchronous=FULL: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=NORMAL")
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// syncBarrier makes every commit so far durable (SQLite; MySQL commits are
+// durable already): a one-row durable write.
+func (s *Store) syncBarrier(ctx context.Context) error {
+	if s.d.name != "sqlite" {
+		return nil
+	}
+	src, err := s.SourceID(ctx, "_store")
+	if err != nil {
+		return err
+	}
+	now := s.nowMs()
+	return s.durableTx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, s.d.upsertKey, src, 1, "durability_barrier", []byte("1"), now, now)
+		return err
+	})
+}
+
 func (s *Store) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {

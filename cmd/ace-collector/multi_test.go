@@ -32,7 +32,7 @@ type countingNode struct {
 func newCountingNode(t *testing.T) *countingNode {
 	t.Helper()
 	n := &countingNode{got: map[string]int{}, wake: make(chan struct{}, 1)}
-	srv, err := api.NewServer(api.ServerOptions{Dir: t.TempDir(), OnSubmit: func(r *api.Received) {
+	srv, err := api.NewServer(api.ServerOptions{Dir: t.TempDir(), NoSync: true, OnSubmit: func(r *api.Received) {
 		n.mu.Lock()
 		n.got[r.Description]++
 		n.mu.Unlock()
