@@ -21,7 +21,7 @@ trap 'kill $coll_pid $sink_pid 2>/dev/null || true; wait 2>/dev/null || true' EX
 
 # wait for both to answer
 for i in $(seq 1 100); do
-  [ -s "$run/sink/ca.pem" ] && curl -fsS http://127.0.0.1:8765/healthz >/dev/null 2>&1 && break
+  [ -s "$run/sink/ca.pem" ] && (exec 3<>/dev/tcp/127.0.0.1/8765) 2>/dev/null && break
   sleep 0.1
 done
 
