@@ -83,6 +83,24 @@ func (h *nodeHealth) pick(cands []Node, now time.Time) (int, time.Time) {
 	return best, soonest
 }
 
+// allDown reports whether every node is in its backoff window, and when
+// the first one comes out of it.
+func (h *nodeHealth) allDown(nodes []Node, now time.Time) (time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var soonest time.Time
+	for _, n := range nodes {
+		st := h.state(n.Location)
+		if !now.Before(st.downUntil) {
+			return time.Time{}, false
+		}
+		if soonest.IsZero() || st.downUntil.Before(soonest) {
+			soonest = st.downUntil
+		}
+	}
+	return soonest, true
+}
+
 // done records the end of a delivery to loc.
 func (h *nodeHealth) done(loc string, transientFailure bool, now time.Time, min, max time.Duration) time.Time {
 	h.mu.Lock()

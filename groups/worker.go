@@ -15,6 +15,12 @@ func (g *group) work(ctx, hard context.Context, owner string) {
 	q := g.m.o.Queue
 	errWait := time.Second
 	for ctx.Err() == nil {
+		// With every node backing off (or none listed), claiming would only
+		// put the backlog back again: wait for a node instead.
+		if until, blocked := g.blocked(ctx); blocked {
+			sleep(ctx, time.Until(until))
+			continue
+		}
 		changed := q.Changed() // taken before the claim so no wake-up is missed
 		items, err := q.Claim(ctx, g.cfg.Name, owner, g.cfg.BatchSize)
 		if err != nil {
@@ -39,6 +45,25 @@ func (g *group) work(ctx, hard context.Context, owner string) {
 			g.finish(ctx, owner, results)
 		}
 	}
+}
+
+// blocked reports whether a full-delivery group has no usable node now, and
+// until when to wait. Without full delivery the items are claimed and failed
+// (ACE's behaviour), so such a group is never blocked.
+func (g *group) blocked(ctx context.Context) (time.Time, bool) {
+	if !g.cfg.FullDelivery {
+		return time.Time{}, false
+	}
+	nodes, err := g.nodes(ctx)
+	now := time.Now()
+	if err != nil || len(nodes) == 0 {
+		return now.Add(g.m.o.PollInterval), true
+	}
+	soonest, ok := g.m.health.allDown(nodes, now)
+	if !ok {
+		return time.Time{}, false
+	}
+	return soonest, true
 }
 
 // finishEvery is how many delivered items share one outcome transaction.
