@@ -109,6 +109,9 @@ func (o *benchOptions) check() error {
 	if o.threads > 256 || o.batch > 10000 {
 		errs = append(errs, errors.New("--threads is at most 256 and --batch at most 10000 (thread_count, batch_size limits)"))
 	}
+	if o.node == "" {
+		o.node = "light"
+	}
 	if o.node != "light" && o.node != "store" {
 		errs = append(errs, fmt.Errorf("--node %q: want light or store", o.node))
 	}

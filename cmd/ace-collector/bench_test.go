@@ -19,7 +19,7 @@ func TestBenchSmall(t *testing.T) {
 		{"one group", benchOptions{n: 200, observables: 5, groups: 1, threads: 2, batch: 16, producers: 4,
 			store: "embedded", ceilingFor: 200 * time.Millisecond}},
 		{"two groups attachments paced", benchOptions{n: 100, observables: 2, attachSize: 2048, groups: 2, threads: 2,
-			batch: 8, producers: 3, rate: 400, store: "embedded"}},
+			batch: 8, producers: 3, rate: 400, store: "embedded", node: "store"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
