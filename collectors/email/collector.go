@@ -128,9 +128,26 @@ func (c *Collector) scan(ctx context.Context, env *collector.Env) (int, error) {
 	}
 	sortEntries(dirs)
 	sortEntries(top)
-	handled := 0
 	// Files dropped straight into spool_dir are older than any layout.
-	for _, f := range top {
+	handled, err := c.processAll(ctx, env, top)
+	if err != nil || ctx.Err() != nil {
+		return handled, err
+	}
+	for _, d := range dirs {
+		n, err := c.scanDir(ctx, env, d)
+		handled += n
+		if err != nil || ctx.Err() != nil {
+			return handled, err
+		}
+	}
+	return handled, nil
+}
+
+// processAll takes files in order until the first store failure or
+// shutdown, returning how many it handled.
+func (c *Collector) processAll(ctx context.Context, env *collector.Env, files []entry) (int, error) {
+	handled := 0
+	for _, f := range files {
 		if ctx.Err() != nil {
 			return handled, nil
 		}
@@ -140,13 +157,6 @@ func (c *Collector) scan(ctx context.Context, env *collector.Env) (int, error) {
 		}
 		if done {
 			handled++
-		}
-	}
-	for _, d := range dirs {
-		n, err := c.scanDir(ctx, env, d)
-		handled += n
-		if err != nil || ctx.Err() != nil {
-			return handled, err
 		}
 	}
 	return handled, nil
@@ -185,18 +195,9 @@ func (c *Collector) scanDir(ctx context.Context, env *collector.Env, d entry) (i
 		files = append(files, entry{path: filepath.Join(d.path, name), name: name, mod: info.ModTime(), key: info.ModTime()})
 	}
 	sortEntries(files)
-	handled := 0
-	for _, f := range files {
-		if ctx.Err() != nil {
-			return handled, nil
-		}
-		done, err := c.process(ctx, env, f)
-		if err != nil {
-			return handled, err
-		}
-		if done {
-			handled++
-		}
+	handled, err := c.processAll(ctx, env, files)
+	if err != nil || ctx.Err() != nil {
+		return handled, err
 	}
 	if pending == 0 {
 		c.removeIfPast(env, d)
