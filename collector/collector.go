@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sort"
 	"sync"
 )
@@ -42,6 +43,15 @@ type Global struct {
 	Node     string // [global] node: this node's name (LOCAL in target_nodes)
 	Hostname string // tool_instance default
 	BaseDir  string // relative paths in the config are resolved against it
+}
+
+// Path resolves a configured path: relative paths are taken against
+// BaseDir (when set); empty and absolute paths are returned as they are.
+func (g Global) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || g.BaseDir == "" {
+		return p
+	}
+	return filepath.Join(g.BaseDir, p)
 }
 
 // Env is what the runtime hands a running collector.

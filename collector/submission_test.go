@@ -156,3 +156,15 @@ regex = ^heartbeat
 		t.Errorf("description match = %q", got)
 	}
 }
+
+func TestGlobalPath(t *testing.T) {
+	g := Global{BaseDir: "/opt/ace"}
+	for in, want := range map[string]string{"": "", "/abs/x": "/abs/x", "data/spool": "/opt/ace/data/spool"} {
+		if got := g.Path(in); got != want {
+			t.Errorf("Path(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := (Global{}).Path("rel"); got != "rel" {
+		t.Errorf("without BaseDir: %q", got)
+	}
+}

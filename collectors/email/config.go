@@ -52,24 +52,20 @@ type Config struct {
 // New builds the collector from its section.
 func New(sec *collector.Section, g collector.Global) (collector.Collector, error) {
 	c := Config{
-		SpoolDir:      resolve(g.BaseDir, sec.Required("spool_dir")),
+		SpoolDir:      g.Path(sec.Required("spool_dir")),
 		SubdirFormat:  sec.String("subdir_format", "YYYYMMDDHH"),
 		ScanInterval:  sec.Duration("scan_interval", time.Second),
 		RetryMin:      sec.Duration("retry_backoff", time.Second),
 		RetryMax:      sec.Duration("retry_max_backoff", time.Minute),
 		EmptyDirGrace: sec.Duration("empty_dir_grace", time.Minute),
 		MaxParseSize:  sec.Size("max_parse_size", 64<<20),
-		ErrorDir:      resolve(g.BaseDir, sec.String("error_dir", "")),
+		ErrorDir:      g.Path(sec.String("error_dir", "")),
 		AnalysisMode:  sec.String("analysis_mode", AnalysisMode),
 		Queue:         sec.String("queue", collector.DefaultQueue),
 		ToolInstance:  sec.String("tool_instance", g.Hostname),
-		Parse: mailparse.Options{
-			IncludePrivateIPs: sec.Bool("include_private_ips", false),
-			MaxDepth:          sec.Int("max_forward_depth", 5, 0, 50),
-			MaxURLs:           sec.Int("max_urls", 1000, 1, 1000000),
-		},
+		Parse:         mailparse.OptionsFromConfig(sec),
 	}
-	c.Rules, c.RulesCheck = mailrules.FromConfig(sec, g.BaseDir)
+	c.Rules, c.RulesCheck = mailrules.FromConfig(sec, g)
 	layout, err := SubdirLayout(c.SubdirFormat)
 	if err != nil {
 		sec.Errorf("subdir_format", "%v", err)
@@ -93,13 +89,6 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		c.ErrorDir = filepath.Join(c.SpoolDir, ".rejected")
 	}
 	return &Collector{cfg: c}, nil
-}
-
-func resolve(base, p string) string {
-	if p == "" || filepath.IsAbs(p) || base == "" {
-		return p
-	}
-	return filepath.Join(base, p)
 }
 
 // SubdirLayout turns a subdirectory format (YYYY MM DD HH tokens, or

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -92,11 +91,11 @@ func ParseConfig(sec *collector.Section, g collector.Global) (Config, error) {
 		Host: sec.Required("host"),
 		Port: sec.Int("port", 8302, 1, 65535),
 		TLS: TLSFiles{
-			PKCS12File:     resolve(g.BaseDir, sec.String("pkcs12_file", "")),
+			PKCS12File:     g.Path(sec.String("pkcs12_file", "")),
 			PKCS12Password: sec.String("pkcs12_password", ""),
-			CertFile:       resolve(g.BaseDir, sec.String("cert_file", "")),
-			KeyFile:        resolve(g.BaseDir, sec.String("key_file", "")),
-			CAFile:         resolve(g.BaseDir, sec.String("ca_file", "")),
+			CertFile:       g.Path(sec.String("cert_file", "")),
+			KeyFile:        g.Path(sec.String("key_file", "")),
+			CAFile:         g.Path(sec.String("ca_file", "")),
 		},
 		Verify:         sec.OneOf("verify", VerifyChain, VerifyFull, VerifyChain, VerifyOff),
 		ServerName:     sec.String("server_name", ""),
@@ -114,7 +113,7 @@ func ParseConfig(sec *collector.Section, g collector.Global) (Config, error) {
 		ToolInstance:   sec.String("tool_instance", g.Hostname),
 		Tags:           sec.List("tags"),
 		Groups:         sec.List("group_assignments"),
-		WorkDir:        resolve(g.BaseDir, sec.String("work_dir", "")),
+		WorkDir:        g.Path(sec.String("work_dir", "")),
 	}
 	switch v := sec.OneOf("tls_min_version", "1.2", "1.0", "1.1", "1.2", "1.3"); v {
 	case "1.0":
@@ -257,11 +256,4 @@ func parseEventTypes(items []string) ([]wire.EventVersion, error) {
 		return nil, fmt.Errorf("empty list")
 	}
 	return out, nil
-}
-
-func resolve(base, p string) string {
-	if p == "" || filepath.IsAbs(p) || base == "" {
-		return p
-	}
-	return filepath.Join(base, p)
 }

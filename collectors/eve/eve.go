@@ -19,7 +19,6 @@ package eve
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -70,9 +69,7 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		sec.Errorf("paths", "required: one or more EVE files, comma-separated")
 	}
 	for i, p := range c.Paths {
-		if !filepath.IsAbs(p) && g.BaseDir != "" {
-			c.Paths[i] = filepath.Join(g.BaseDir, p)
-		}
+		c.Paths[i] = g.Path(p)
 	}
 	types := []string{"alert"}
 	if sec.Has("event_types") {

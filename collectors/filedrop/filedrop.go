@@ -96,7 +96,7 @@ type Collector struct {
 // through sec.
 func New(sec *collector.Section, g collector.Global) (collector.Collector, error) {
 	c := Config{
-		Dir:          resolve(g.BaseDir, sec.Required("directory")),
+		Dir:          g.Path(sec.Required("directory")),
 		Recursive:    sec.Bool("recursive", false),
 		Rescan:       sec.Duration("rescan_interval", DefaultRescan),
 		Workers:      sec.Int("workers", 4, 1, 256),
@@ -108,7 +108,7 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		Queue:        sec.String("queue", collector.DefaultQueue),
 		Groups:       sec.List("group_assignments"),
 		After:        sec.OneOf("after", AfterDelete, AfterDelete, AfterMove),
-		DoneDir:      resolve(g.BaseDir, sec.String("done_directory", "")),
+		DoneDir:      g.Path(sec.String("done_directory", "")),
 		MaxSize:      sec.Size("max_file_size", 0),
 		MinAge:       sec.Duration("min_age", 0),
 		Dedup:        sec.Bool("dedup", false),
@@ -183,13 +183,6 @@ func hiddenPath(rel string) bool {
 		}
 	}
 	return false
-}
-
-func resolve(base, p string) string {
-	if p == "" || filepath.IsAbs(p) || base == "" {
-		return p
-	}
-	return filepath.Join(base, p)
 }
 
 // Description is the data a description template is executed with.

@@ -23,6 +23,16 @@ import (
 )
 
 // Options tune extraction. The zero value is usable.
+// OptionsFromConfig reads the extraction keys shared by the email
+// collectors: include_private_ips, max_forward_depth, max_urls.
+func OptionsFromConfig(sec *collector.Section) Options {
+	return Options{
+		IncludePrivateIPs: sec.Bool("include_private_ips", false),
+		MaxDepth:          sec.Int("max_forward_depth", 5, 0, 50),
+		MaxURLs:           sec.Int("max_urls", 1000, 1, 1000000),
+	}
+}
+
 type Options struct {
 	// IncludePrivateIPs keeps private, loopback and link-local addresses
 	// found in Received headers (excluded by default).

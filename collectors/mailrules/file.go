@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -143,13 +142,10 @@ func (s *Set) Evaluate(m *Message) Decision {
 // FromConfig reads a collector section's rule.* keys, rules_file and
 // rules_check_interval (default 5s). Relative paths are taken from baseDir.
 // Problems are reported through sec; the returned set is never nil.
-func FromConfig(sec *collector.Section, baseDir string) (*Set, time.Duration) {
+func FromConfig(sec *collector.Section, g collector.Global) (*Set, time.Duration) {
 	inline := FromSection(sec)
-	path := sec.String("rules_file", "")
+	path := g.Path(sec.String("rules_file", ""))
 	every := sec.Duration("rules_check_interval", 5*time.Second)
-	if path != "" && !filepath.IsAbs(path) && baseDir != "" {
-		path = filepath.Join(baseDir, path)
-	}
 	set, err := NewSet(inline, path)
 	if err != nil {
 		sec.Errorf("rules_file", "%v", err)

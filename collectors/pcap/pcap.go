@@ -63,13 +63,11 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		ToolInstance:   sec.String("tool_instance", g.Hostname),
 		Tags:           sec.List("tags"),
 	}
-	if c.SpoolDir != "" && !filepath.IsAbs(c.SpoolDir) && g.BaseDir != "" {
-		c.SpoolDir = filepath.Join(g.BaseDir, c.SpoolDir)
-	}
+	c.SpoolDir = g.Path(c.SpoolDir)
 	if c.ErrorDir == "" {
 		c.ErrorDir = filepath.Join(c.SpoolDir, ".error")
-	} else if !filepath.IsAbs(c.ErrorDir) && g.BaseDir != "" {
-		c.ErrorDir = filepath.Join(g.BaseDir, c.ErrorDir)
+	} else {
+		c.ErrorDir = g.Path(c.ErrorDir)
 	}
 	if c.PollInterval <= 0 {
 		sec.Errorf("poll_interval", "must be positive")

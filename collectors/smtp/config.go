@@ -70,7 +70,7 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		AuthUser:          sec.String("auth_user", ""),
 		AuthPassword:      sec.String("auth_password", ""),
 		AllowInsecureAuth: sec.Bool("allow_insecure_auth", false),
-		SpoolDir:          resolve(g.BaseDir, sec.String("spool_dir", "")),
+		SpoolDir:          g.Path(sec.String("spool_dir", "")),
 		ReadTimeout:       sec.Duration("read_timeout", 5*time.Minute),
 		WriteTimeout:      sec.Duration("write_timeout", time.Minute),
 		SubmitTimeout:     sec.Duration("submit_timeout", time.Minute),
@@ -78,16 +78,12 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		AnalysisMode:      sec.String("analysis_mode", AnalysisMode),
 		Queue:             sec.String("queue", collector.DefaultQueue),
 		ToolInstance:      sec.String("tool_instance", g.Hostname),
-		Parse: mailparse.Options{
-			IncludePrivateIPs: sec.Bool("include_private_ips", false),
-			MaxDepth:          sec.Int("max_forward_depth", 5, 0, 50),
-			MaxURLs:           sec.Int("max_urls", 1000, 1, 1000000),
-		},
+		Parse:             mailparse.OptionsFromConfig(sec),
 	}
 	for _, d := range sec.List("allowed_rcpt_domains") {
 		c.AllowedDomains = append(c.AllowedDomains, strings.ToLower(strings.TrimPrefix(d, "@")))
 	}
-	cert, key := resolve(g.BaseDir, sec.String("tls_cert", "")), resolve(g.BaseDir, sec.String("tls_key", ""))
+	cert, key := g.Path(sec.String("tls_cert", "")), g.Path(sec.String("tls_key", ""))
 	switch {
 	case cert != "" && key != "":
 		pair, err := tls.LoadX509KeyPair(cert, key)
@@ -114,15 +110,8 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 	if c.SpoolDir == "" {
 		c.SpoolDir = filepath.Join(os.TempDir(), "ace-collector-smtp-"+safe(strings.TrimPrefix(sec.Name(), "collector_")))
 	}
-	c.Rules, c.RulesCheck = mailrules.FromConfig(sec, g.BaseDir)
+	c.Rules, c.RulesCheck = mailrules.FromConfig(sec, g)
 	return &Collector{cfg: c, ready: make(chan struct{})}, nil
-}
-
-func resolve(base, p string) string {
-	if p == "" || filepath.IsAbs(p) || base == "" {
-		return p
-	}
-	return filepath.Join(base, p)
 }
 
 func safe(s string) string {
