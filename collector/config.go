@@ -27,8 +27,18 @@ func (e *ConfigError) Error() string {
 }
 
 // Problems accumulates configuration errors so validate can print all of
-// them at once instead of stopping at the first.
-type Problems struct{ list []error }
+// them at once instead of stopping at the first. Warnings (keys of ACE's
+// that this project does not use, features it replaces) are kept apart:
+// they are printed but do not make a configuration invalid.
+type Problems struct{ list, warnings []error }
+
+// Warn records a warning.
+func (p *Problems) Warn(section, key, format string, args ...any) {
+	p.warnings = append(p.warnings, &ConfigError{Section: section, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Warnings returns the warnings in the order they were found.
+func (p *Problems) Warnings() []error { return p.warnings }
 
 // Add records a problem.
 func (p *Problems) Add(section, key, format string, args ...any) {
@@ -54,6 +64,10 @@ type Section struct {
 	sec  *ini.Section
 	used map[string]bool
 	p    *Problems
+	// lenient: unknown keys are warnings (see Lenient).
+	lenient    bool
+	lenientWhy string
+	done       bool
 }
 
 // NewSection wraps sec; problems go to p.
@@ -219,11 +233,16 @@ func (s *Section) KeysWithPrefix(prefix string) []string {
 	return out
 }
 
-// Done records every key that was never read as unknown.
+// Done records every key that was never read as unknown (once, however
+// often it is called).
 func (s *Section) Done() {
+	if s.done {
+		return
+	}
+	s.done = true
 	for _, k := range s.sec.KeyStrings() {
 		if !s.used[k] {
-			s.Errorf(k, "unknown key")
+			s.unknownKey(k)
 		}
 	}
 }

@@ -92,6 +92,9 @@ type Runtime struct {
 	started time.Time
 	// fullLogged: when "store full" was last logged (unix nanoseconds).
 	fullLogged atomic.Int64
+	health     healthBook
+	// tuning: per collector, the rules after a reload (nil before one).
+	tuning atomic.Pointer[map[string]*Tuning]
 }
 
 // NewRuntime checks options and fills defaults.
@@ -163,7 +166,7 @@ func (s *sink) Submit(ctx context.Context, sub *Submission) error {
 		r.o.Stats.Add(s.name, "dropped_invalid", 1)
 		return err
 	}
-	if rule := s.tuning.Match(sub); rule != "" {
+	if rule := r.tuningFor(s.name, s.tuning).Match(sub); rule != "" {
 		r.o.Stats.Add(s.name, "dropped_tuning", 1)
 		r.o.Log.Info("submission matched a tuning rule; dropped", "collector", s.name, "rule", rule, "description", sub.Description)
 		return removeSources(sub.Files)
@@ -350,10 +353,12 @@ func (r *Runtime) supervise(ctx context.Context, inst Instance) {
 	wait := time.Second
 	for {
 		start := time.Now()
+		r.health.set(inst, true, nil)
 		err := runSafely(ctx, inst.Collector, env)
 		if ctx.Err() != nil {
 			return
 		}
+		r.health.set(inst, false, err)
 		if time.Since(start) > 5*time.Minute {
 			wait = time.Second
 		}

@@ -4,8 +4,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-
-	"github.com/go-ini/ini"
 )
 
 // TuningRule drops matching submissions before they are stored (ACE's
@@ -27,15 +25,11 @@ type TuningRule struct {
 type Tuning struct{ rules []*TuningRule }
 
 // ParseTuning reads every [tuning_rule_NAME] section.
-func ParseTuning(f *ini.File, p *Problems) []*TuningRule {
+func ParseTuning(cf *ConfigFile) []*TuningRule {
 	var out []*TuningRule
-	for _, s := range f.Sections() {
-		name, ok := strings.CutPrefix(s.Name(), "tuning_rule_")
-		if !ok {
-			continue
-		}
-		sec := NewSection(s, p)
-		r := &TuningRule{Name: name, Collectors: sec.List("collectors")}
+	for _, n := range cf.WithPrefix("tuning_rule_") {
+		sec := n.Section
+		r := &TuningRule{Name: n.Name, Collectors: sec.List("collectors")}
 		target := sec.String("target", "any")
 		if t, ok := strings.CutPrefix(target, "observable:"); ok {
 			r.Target, r.ObsType = "observable", t
@@ -44,13 +38,12 @@ func ParseTuning(f *ini.File, p *Problems) []*TuningRule {
 			_ = target
 		}
 		r.Regex = sec.Regexp("regex")
-		if r.Regex == nil && sec.Has("regex") == false {
+		if r.Regex == nil && !sec.Has("regex") {
 			sec.Errorf("regex", "required")
 		}
 		if sec.Bool("enabled", true) && r.Regex != nil {
 			out = append(out, r)
 		}
-		sec.Done()
 	}
 	return out
 }

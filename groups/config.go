@@ -6,10 +6,9 @@ package groups
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
-
-	"github.com/go-ini/ini"
 
 	"github.com/ace-collector/ace-collector/collector"
 )
@@ -83,52 +82,54 @@ func (c *Config) Enabled() []GroupConfig {
 	return out
 }
 
-// ParseConfig reads groups, nodes and translation from f. Every problem
-// goes to p, named by section and key.
-func ParseConfig(f *ini.File, p *collector.Problems) *Config {
-	c := &Config{}
-	if f.HasSection("global") {
-		sec := collector.NewSection(f.Section("global"), p)
-		c.LocalNode = sec.String("node", "")
-	}
-	if f.HasSection("collection") {
-		sec := collector.NewSection(f.Section("collection"), p)
-		c.StaleLockTimeout = sec.Duration("stale_lock_timeout", 2*time.Minute)
-		c.ErrorRetention = sec.Duration("error_retention", 7*24*time.Hour)
-	} else {
-		c.StaleLockTimeout = 2 * time.Minute
-		c.ErrorRetention = 7 * 24 * time.Hour
-	}
-	c.NodeFreshness = 60 * time.Second
-	if f.HasSection("service_engine") && f.Section("service_engine").HasKey("node_status_update_frequency") {
-		sec := collector.NewSection(f.Section("service_engine"), p)
-		c.NodeFreshness = 2 * sec.Duration("node_status_update_frequency", 30*time.Second)
-	}
+// ParseConfig reads groups, nodes and translation, and the keys of
+// [collection], [SSL] and [service_engine] that delivery uses, from the
+// shared configuration. localNode is [global] node (LOCAL in target_nodes).
+// Every problem goes to cf's Problems, named by section and key.
+func ParseConfig(cf *collector.ConfigFile, localNode string) *Config {
+	p := cf.Problems()
+	c := &Config{LocalNode: localNode}
+	col := cf.Section("collection")
+	c.StaleLockTimeout = col.Duration("stale_lock_timeout", 2*time.Minute)
+	c.ErrorRetention = col.Duration("error_retention", 7*24*time.Hour)
+	// ACE's rule: a node is fresh for 2 × node_status_update_frequency.
+	engine := cf.Section("service_engine")
+	engine.Lenient(" (an ACE engine setting)")
+	c.NodeFreshness = 2 * engine.Duration("node_status_update_frequency", 30*time.Second)
+	ssl := cf.Section("SSL")
+	ssl.Lenient(" (an ACE setting)")
+	ca := ssl.String("ca_chain_path", "")
+	checkFile(ssl, "ca_chain_path")
 	seen := map[string]bool{}
-	for _, s := range f.Sections() {
-		name := s.Name()
-		switch {
-		case strings.HasPrefix(name, "collection_group_"):
-			g := parseGroup(collector.NewSection(s, p), strings.TrimPrefix(name, "collection_group_"), c.LocalNode)
-			c.Groups = append(c.Groups, g)
-		case strings.HasPrefix(name, "node_") && name != "node_translation":
-			n, ok := parseNode(collector.NewSection(s, p), strings.TrimPrefix(name, "node_"))
-			if ok {
-				if seen[n.Name] {
-					p.Add(name, "name", "node name %q is used twice", n.Name)
-				}
-				seen[n.Name] = true
-				c.Nodes = append(c.Nodes, n)
+	for _, n := range cf.WithPrefix("collection_group_") {
+		g := parseGroup(n.Section, n.Name, c.LocalNode)
+		if g.CAFile == "" {
+			g.CAFile = ca
+		}
+		c.Groups = append(c.Groups, g)
+	}
+	for _, n := range cf.WithPrefix("node_") {
+		if n.Name == "translation" {
+			continue
+		}
+		nd, ok := parseNode(n.Section, n.Name)
+		if ok {
+			if seen[nd.Name] {
+				p.Add("node_"+n.Name, "name", "node name %q is used twice", nd.Name)
 			}
-		case name == "node_translation":
-			for _, k := range s.Keys() {
-				from, to, err := parseTranslation(k.String())
-				if err != nil {
-					p.Add(name, k.Name(), "%v", err)
-					continue
-				}
-				c.Translation = append(c.Translation, struct{ From, To string }{from, to})
+			seen[nd.Name] = true
+			c.Nodes = append(c.Nodes, nd)
+		}
+	}
+	if cf.Has("node_translation") {
+		tr := cf.Section("node_translation")
+		for _, k := range tr.Keys() {
+			from, to, err := parseTranslation(tr.Value(k))
+			if err != nil {
+				p.Add("node_translation", k, "%v", err)
+				continue
 			}
+			c.Translation = append(c.Translation, struct{ From, To string }{from, to})
 		}
 	}
 	for _, g := range c.Enabled() {
@@ -137,14 +138,39 @@ func ParseConfig(f *ini.File, p *collector.Problems) *Config {
 				p.Add("collection_group_"+g.Name, "target_nodes", "no [node_%s] section defines node %q", t, t)
 			}
 		}
-		if g.Database != "" && !f.HasSection("database_"+g.Database) {
+		if g.Database != "" && !cf.Has("database_"+g.Database) {
 			p.Add("collection_group_"+g.Name, "database", "no [database_%s] section", g.Database)
 		}
 	}
+	c.checkTranslation(p)
 	if len(c.Enabled()) == 0 {
 		p.Add("collection_group_*", "", "no enabled collection group: nothing would be delivered")
 	}
 	return c
+}
+
+// checkTranslation warns about [node_translation] entries that match no
+// configured node: a typo there silently sends nothing where it was meant
+// to. Groups reading an ACE node database learn their locations at run
+// time, so then nothing can be said.
+func (c *Config) checkTranslation(p *collector.Problems) {
+	for _, g := range c.Enabled() {
+		if g.Database != "" {
+			return
+		}
+	}
+	for _, t := range c.Translation {
+		found := false
+		for _, n := range c.Nodes {
+			if n.Location == t.From {
+				found = true
+				break
+			}
+		}
+		if !found {
+			p.Add("node_translation", "", "%q matches no configured node location", t.From)
+		}
+	}
 }
 
 func parseGroup(s *collector.Section, name, local string) GroupConfig {
@@ -169,7 +195,15 @@ func parseGroup(s *collector.Section, name, local string) GroupConfig {
 	}
 	g.RetryMax = s.Int("retry_max", map[bool]int{true: 1, false: 0}[g.FullDelivery], 0, 10)
 	g.NodeCompanyID = s.Int("target_node_as_company_id", g.CompanyID, 0, 1<<31-1)
-	s.Ignore("secondary_company_ids")
+	// ACE documents these keys but its code does not read them.
+	if s.Has("secondary_company_ids") {
+		s.Ignore("secondary_company_ids")
+		s.Warnf("secondary_company_ids", "documented by ACE but not read by ACE or ace-collector")
+	}
+	if s.Has("target_node_company_id") {
+		s.Ignore("target_node_company_id")
+		s.Warnf("target_node_company_id", "ACE's documentation names this key but its code reads target_node_as_company_id; so does ace-collector")
+	}
 	for _, t := range s.List("target_nodes") {
 		if t == "LOCAL" {
 			if local == "" {
@@ -180,6 +214,9 @@ func parseGroup(s *collector.Section, name, local string) GroupConfig {
 		}
 		g.TargetNodes = append(g.TargetNodes, t)
 	}
+	for _, k := range []string{"ca_chain_path", "client_cert", "client_key"} {
+		checkFile(s, k)
+	}
 	if (g.ClientCert == "") != (g.ClientKey == "") {
 		s.Errorf("client_cert", "client_cert and client_key go together")
 	}
@@ -189,15 +226,23 @@ func parseGroup(s *collector.Section, name, local string) GroupConfig {
 	if !g.FullDelivery && s.Has("retry_max") && g.RetryMax > 0 {
 		s.Errorf("retry_max", "full_delivery = no means exactly one attempt; retry_max must be 0")
 	}
-	s.Done()
 	return g
+}
+
+// checkFile reports a configured file that does not exist: delivery would
+// otherwise fail on every item at run time.
+func checkFile(s *collector.Section, key string) {
+	if v := s.Value(key); v != "" {
+		if _, err := os.Stat(v); err != nil {
+			s.Errorf(key, "%v", err)
+		}
+	}
 }
 
 func parseNode(s *collector.Section, name string) (Node, bool) {
 	n := Node{Name: s.String("name", name)}
 	n.Location = s.Required("location")
-	if s.Bool("enabled", true) == false {
-		s.Done()
+	if !s.Bool("enabled", true) {
 		return n, false
 	}
 	modes := s.List("analysis_modes")
@@ -212,7 +257,6 @@ func parseNode(s *collector.Section, name string) (Node, bool) {
 			s.Errorf("location", "%v", err)
 		}
 	}
-	s.Done()
 	return n, true
 }
 

@@ -123,18 +123,21 @@ func (s *Store) Existing(ctx context.Context, uuids []string) (map[string]bool, 
 // empty) and returns how many.
 func (s *Store) RetryErrors(ctx context.Context, group string) (int64, error) {
 	var total int64
+	q := `SELECT group_id, work_id, parked FROM work_distribution WHERE status = 'ERROR'`
+	args := []any{}
+	if group != "" {
+		// Resolved before the transaction: GroupID uses its own
+		// connection, and the embedded store has only one, so asking for it
+		// inside the transaction waited forever.
+		gid, err := s.GroupID(ctx, group)
+		if err != nil {
+			return 0, fmt.Errorf("persistence: retrying failed work of group %s: %w", group, err)
+		}
+		q += " AND group_id = ?"
+		args = append(args, gid)
+	}
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		total = 0
-		q := `SELECT group_id, work_id, parked FROM work_distribution WHERE status = 'ERROR'`
-		args := []any{}
-		if group != "" {
-			gid, err := s.GroupID(ctx, group)
-			if err != nil {
-				return err
-			}
-			q += " AND group_id = ?"
-			args = append(args, gid)
-		}
 		var rows []struct {
 			GroupID int64 `db:"group_id"`
 			WorkID  int64 `db:"work_id"`

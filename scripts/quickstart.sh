@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Quickstart: builds ace-collector, starts an ACE-compatible sink (HTTPS with
-# a generated CA), runs the collector on configs/quickstart.ini, drops sample
+# Quickstart: builds ace-collector, starts an ACE-compatible sink (plain HTTP
+# on loopback), runs the collector on configs/quickstart.ini, drops sample
 # files into the spool, prints what the sink received, then stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,8 +11,8 @@ CGO_ENABLED=0 go build -o "$run/ace-collector" ./cmd/ace-collector
 bin="$run/ace-collector"
 "$bin" validate -c configs/quickstart.ini
 
-echo "== starting the sink on 127.0.0.1:24443 (HTTPS, self-signed CA in $run/sink/ca.pem)"
-"$bin" sink --listen 127.0.0.1:24443 --dir "$run/sink" >"$run/sink.log" 2>&1 &
+echo "== starting the sink on 127.0.0.1:24443 (plain HTTP on loopback)"
+"$bin" sink --http --listen 127.0.0.1:24443 --dir "$run/sink" >"$run/sink.log" 2>&1 &
 sink_pid=$!
 echo "== starting the collector"
 "$bin" run -c configs/quickstart.ini >"$run/collector.log" 2>&1 &
@@ -21,7 +21,7 @@ trap 'kill $coll_pid $sink_pid 2>/dev/null || true; wait 2>/dev/null || true' EX
 
 # wait for both to answer
 for i in $(seq 1 100); do
-  [ -s "$run/sink/ca.pem" ] && (exec 3<>/dev/tcp/127.0.0.1/8765) 2>/dev/null && break
+  (exec 3<>/dev/tcp/127.0.0.1/24443) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/8765) 2>/dev/null && break
   sleep 0.1
 done
 

@@ -1,83 +1,32 @@
 // Command ace-collector collects security telemetry and delivers it to ACE
 // analysis nodes. See README.md.
+//
+// The CLI is built on cobra: it is what kubectl, Hugo and the GitHub CLI
+// use, so operators get the conventions they know (--help on every
+// command, flags anywhere among the arguments, generated shell completion)
+// from a library that is maintained for them. This package holds only flags,
+// dispatch and printing; the daemon is package daemon.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	_ "github.com/ace-collector/ace-collector/collectors/all" // every collector kind
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
-type command struct {
-	name, usage string
-	run         func(ctx context.Context, args []string) error
-}
-
-var commands = []command{
-	{"run", "run -c FILE [-c FILE...]   run the collector daemon", cmdRun},
-	{"validate", "validate -c FILE         check a configuration and print every problem", cmdValidate},
-	{"sink", "sink --listen ADDR --dir DIR [--http] [--cert F --key F]   run an ACE-compatible receiver", cmdSink},
-	{"status", "status -c FILE            show queue and delivery status of a running daemon", cmdStatus},
-	{"queue", "queue list|retry|purge -c FILE   inspect and retry failed deliveries", cmdQueue},
-	{"persistence", "persistence list|clear -c FILE   inspect and clear persistence keys", cmdPersistence},
-	{"migrate", "migrate -c FILE           apply the store's schema migrations", cmdMigrate},
-	{"recover", "recover -c FILE           salvage a damaged embedded store into a fresh one (keeps the damaged file)", cmdRecover},
-	{"bench", "bench [flags]             measure end-to-end throughput on loopback", cmdBench},
-	{"version", "version                   print the version", func(context.Context, []string) error {
-		fmt.Println("ace-collector", version)
-		return nil
-	}},
-}
-
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: ace-collector COMMAND [flags]\n\ncommands:")
-	for _, c := range commands {
-		fmt.Fprintln(os.Stderr, "  "+c.usage)
-	}
-}
-
 func main() {
-	if len(os.Args) < 2 {
-		usage()
-		os.Exit(2)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	name := os.Args[1]
-	for _, c := range commands {
-		if c.name == name {
-			err := c.run(ctx, os.Args[2:])
-			if err == nil {
-				return
-			}
-			if errors.Is(err, flag.ErrHelp) {
-				os.Exit(2)
-			}
-			var ee exitError
-			if errors.As(err, &ee) {
-				os.Exit(int(ee))
-			}
-			fmt.Fprintln(os.Stderr, "ace-collector "+name+": "+err.Error())
-			os.Exit(1)
-		}
-	}
-	if name == "-h" || name == "--help" || name == "help" {
-		usage()
-		return
-	}
-	fmt.Fprintf(os.Stderr, "ace-collector: unknown command %q\n", name)
-	usage()
-	os.Exit(2)
+	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // exitError exits with a code after the command printed its own message.
@@ -85,16 +34,73 @@ type exitError int
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
-// configFlags is a repeatable -c flag.
-type configFlags []string
+// usageError is a mistake in the command line (exit 2).
+type usageError struct{ error }
 
-func (c *configFlags) String() string     { return strings.Join(*c, ",") }
-func (c *configFlags) Set(v string) error { *c = append(*c, v); return nil }
-
-func newFlags(name string, cfg *configFlags) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	if cfg != nil {
-		fs.Var(cfg, "c", "configuration file (repeatable; later files override)")
+// execute runs the command line args and returns the exit status.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return 0
 	}
-	return fs
+	var ee exitError
+	if errors.As(err, &ee) {
+		return int(ee)
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", cmd.CommandPath(), ue.error, cmd.CommandPath())
+		return 2
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), err)
+	return 1
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ace-collector",
+		Short: "Collect security telemetry and deliver it to ACE",
+		Long: `ace-collector collects security telemetry (mail, syslog/CEF/LEEF, Suricata EVE,
+PCAP, eStreamer, dropped files), stores every submission durably before
+acknowledging its source, and delivers it to ACE nodes through collection groups.`,
+		Version:       versionString(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		runCmd(), validateCmd(), statusCmd(), queueCmd(), persistenceCmd(), migrateCmd(),
+		recoverCmd(), sinkCmd(), benchCmd(), kindsCmd(), sampleCmd(), versionCmd(),
+	)
+	return root
+}
+
+// configFlag adds the repeatable -c/--config flag.
+func configFlag(cmd *cobra.Command, into *[]string) {
+	cmd.Flags().StringArrayVarP(into, "config", "c", nil, "configuration file (repeatable; later files override earlier ones)")
+	cmd.MarkFlagRequired("config")
+	cmd.MarkFlagFilename("config", "ini")
+}
+
+// noArgs refuses positional arguments as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", args[0])}
+	}
+	return nil
+}
+
+// exactArgs wants n positional arguments.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("want %d argument(s), got %d", n, len(args))}
+		}
+		return nil
+	}
 }

@@ -1,97 +1,64 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 
+	"github.com/spf13/cobra"
+
+	"github.com/ace-collector/ace-collector/daemon"
 	"github.com/ace-collector/ace-collector/persistence"
 )
 
-// cmdRecover salvages a damaged embedded store: the damaged file is moved
-// aside (never deleted), a fresh store gets every row still readable, and
-// incoming directories whose record was lost are moved aside too, so that
-// the next `run` does not remove them as orphans.
-func cmdRecover(ctx context.Context, args []string) error {
-	var cfgs configFlags
-	fs := newFlags("recover", &cfgs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	c, err := loadValid(cfgs)
-	if err != nil {
-		return err
-	}
-	if c.store.Driver != "" && c.store.Driver != "sqlite" {
-		return fmt.Errorf("recover repairs the embedded SQLite store; this configuration uses %s (use the database server's own repair tools)", c.store.Driver)
-	}
-	var names []string
-	for _, g := range c.groups.Enabled() {
-		names = append(names, g.Name)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rep, err := persistence.Recover(ctx, persistence.RecoverOptions{Path: c.store.Path, Groups: names, Logger: log})
-	if err != nil {
-		return err
-	}
-	moved, lostDir, merr := setAsideLostFiles(ctx, c, rep.DamagedPath)
-	printRecoverReport(os.Stdout, c.store.Path, rep, moved, lostDir)
-	if merr != nil {
-		return fmt.Errorf("setting aside files of lost submissions: %w", merr)
-	}
-	return nil
-}
+func recoverCmd() *cobra.Command {
+	var files []string
+	var check, force bool
+	cmd := &cobra.Command{
+		Use:   "recover -c FILE [--check] [--force]",
+		Short: "Salvage a damaged embedded store into a fresh one (keeps the damaged file)",
+		Long: `Check the embedded store and, when it is damaged, salvage every row still readable
+into a fresh store. The damaged file is kept as <db>.damaged-<timestamp>; the files
+of submissions whose records were lost are moved beside it, never deleted.
 
-// setAsideLostFiles moves incoming directories that no salvaged submission
-// owns to DAMAGED.incoming/.
-func setAsideLostFiles(ctx context.Context, c *appConfig, damagedPath string) (int, string, error) {
-	entries, err := os.ReadDir(c.incomingDir)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, "", nil
+--check only reports whether the store is damaged (exit 1 when it is). A healthy
+store is not rebuilt unless --force is given. Refused while a daemon holds the store.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadValid(files)
+			if err != nil {
+				return err
+			}
+			if c.Store.Driver != "sqlite" {
+				return fmt.Errorf("recover repairs the embedded SQLite store; this configuration uses %s (use the database server's own repair tools)", c.Store.Driver)
+			}
+			out := cmd.OutOrStdout()
+			cerr := persistence.Check(cmd.Context(), c.Store.Path)
+			switch {
+			case check && cerr == nil:
+				fmt.Fprintf(out, "%s: healthy (integrity check passed)\n", c.Store.Path)
+				return nil
+			case check:
+				fmt.Fprintf(out, "%s: damaged: %v\n", c.Store.Path, cerr)
+				return exitError(1)
+			case cerr == nil && !force:
+				return fmt.Errorf("%s passed its integrity check: nothing to recover (--force rebuilds it anyway)", c.Store.Path)
+			case cerr != nil && !errors.Is(cerr, persistence.ErrDamaged):
+				return cerr
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			rep, moved, lostDir, err := daemon.Recover(cmd.Context(), c, log)
+			if rep != nil {
+				printRecoverReport(out, c.Store.Path, rep, moved, lostDir)
+			}
+			return err
+		},
 	}
-	if err != nil {
-		return 0, "", err
-	}
-	var names []string
-	for _, e := range entries {
-		if e.IsDir() {
-			names = append(names, e.Name())
-		}
-	}
-	if len(names) == 0 {
-		return 0, "", nil
-	}
-	sc := c.store
-	sc.Shared = true
-	sc.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := persistence.Open(ctx, sc)
-	if err != nil {
-		return 0, "", err
-	}
-	defer store.Close()
-	known, err := store.Existing(ctx, names)
-	if err != nil {
-		return 0, "", err
-	}
-	lostDir := damagedPath + ".incoming"
-	moved := 0
-	for _, name := range names {
-		if known[name] {
-			continue
-		}
-		if err := os.MkdirAll(lostDir, 0o750); err != nil {
-			return moved, lostDir, err
-		}
-		if err := os.Rename(filepath.Join(c.incomingDir, name), filepath.Join(lostDir, name)); err != nil {
-			return moved, lostDir, err
-		}
-		moved++
-	}
-	return moved, lostDir, nil
+	configFlag(cmd, &files)
+	cmd.Flags().BoolVar(&check, "check", false, "report whether the store is damaged; change nothing")
+	cmd.Flags().BoolVar(&force, "force", false, "rebuild the store even if it passes its integrity check")
+	return cmd
 }
 
 func printRecoverReport(w io.Writer, path string, rep *persistence.RecoverReport, moved int, lostDir string) {

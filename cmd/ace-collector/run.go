@@ -2,47 +2,24 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net"
+	"io"
 	"net/http"
 	"os"
-	"sync"
+	"os/signal"
+	"syscall"
 	"time"
 
-	"github.com/jmoiron/sqlx"
+	"github.com/spf13/cobra"
 
-	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/groups"
-	"github.com/ace-collector/ace-collector/persistence"
+	"github.com/ace-collector/ace-collector/daemon"
 )
-
-func cmdValidate(ctx context.Context, args []string) error {
-	var cfgs configFlags
-	fs := newFlags("validate", &cfgs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	_, p, err := loadConfig(cfgs)
-	if err != nil {
-		return err
-	}
-	if probs := p.List(); len(probs) > 0 {
-		for _, e := range probs {
-			fmt.Println(e)
-		}
-		fmt.Printf("%d problem(s) found in %s\n", len(probs), cfgs.String())
-		return exitError(1)
-	}
-	fmt.Printf("%s: configuration is valid\n", cfgs.String())
-	return nil
-}
 
 // loadValid loads a configuration and fails on any problem, so nothing
 // (least of all the backlog) is touched under a config that did not validate.
-func loadValid(cfgs []string) (*appConfig, error) {
-	c, p, err := loadConfig(cfgs)
+func loadValid(files []string) (*daemon.Config, error) {
+	c, p, err := daemon.Load(files, daemon.LoadOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -52,111 +29,153 @@ func loadValid(cfgs []string) (*appConfig, error) {
 	return c, nil
 }
 
-func openStore(ctx context.Context, c *appConfig, log *slog.Logger) (*persistence.Store, error) {
-	sc := c.store
-	sc.Logger = log
-	return persistence.Open(ctx, sc)
+func runCmd() *cobra.Command {
+	var files []string
+	cmd := &cobra.Command{
+		Use:   "run -c FILE [-c FILE...]",
+		Short: "Run the collector daemon",
+		Long: `Run the collector daemon. SIGINT and SIGTERM stop it cleanly: in-flight deliveries
+finish within [collection] shutdown_grace and unstarted claims are released.
+SIGHUP reloads the configuration: tuning rules, node lists, node translation and
+the log level take effect at once; other changes are logged as needing a restart.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadValid(files)
+			if err != nil {
+				return err
+			}
+			d, err := daemon.New(cmd.Context(), cfg, daemon.Options{Version: versionString()})
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						d.Reload(ctx)
+					}
+				}
+			}()
+			return d.Run(ctx)
+		},
+	}
+	configFlag(cmd, &files)
+	return cmd
 }
 
-func cmdRun(ctx context.Context, args []string) error {
-	var cfgs configFlags
-	fs := newFlags("run", &cfgs)
-	if err := fs.Parse(args); err != nil {
-		return err
+func validateCmd() *cobra.Command {
+	var files []string
+	cmd := &cobra.Command{
+		Use:   "validate -c FILE [-c FILE...]",
+		Short: "Check a configuration and print every problem",
+		Long: `Check a configuration and print every problem with its section and key, then a
+one-line summary of what it loaded. Warnings (settings of ACE's that this project
+does not use, features it replaces) are printed but do not fail validation.
+Exit status 1 when there is any error.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, p, err := daemon.Load(files, daemon.LoadOptions{})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			for _, w := range p.Warnings() {
+				fmt.Fprintln(out, "warning:", w)
+			}
+			for _, e := range p.List() {
+				fmt.Fprintln(out, "error:", e)
+			}
+			fmt.Fprintln(out, c.Summary())
+			if n := len(p.List()); n > 0 {
+				fmt.Fprintf(out, "%d error(s), %d warning(s) in %s\n", n, len(p.Warnings()), joinFiles(files))
+				return exitError(1)
+			}
+			fmt.Fprintf(out, "%s: configuration is valid (%d warning(s))\n", joinFiles(files), len(p.Warnings()))
+			return nil
+		},
 	}
-	c, err := loadValid(cfgs)
+	configFlag(cmd, &files)
+	return cmd
+}
+
+func joinFiles(files []string) string {
+	s := ""
+	for i, f := range files {
+		if i > 0 {
+			s += ", "
+		}
+		s += f
+	}
+	return s
+}
+
+func statusCmd() *cobra.Command {
+	var files []string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status -c FILE [--json]",
+		Short: "Show queue depth, counters, node health and recent errors",
+		Long: `Show the running daemon's status (from its status endpoint); when no daemon
+answers, the queue part is read from the store itself (no live counters then).`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadValid(files)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if c.StatusListen != "" {
+				path := "/status"
+				if asJSON {
+					path = "/status.json"
+				}
+				if err := fetchStatus(cmd.Context(), "http://"+c.StatusListen+path, out); err == nil {
+					return nil
+				}
+			}
+			store, err := openAdminStore(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			rep, err := daemon.StoreReport(cmd.Context(), store, c.Instance, versionString())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(out).Encode(rep)
+			}
+			fmt.Fprintln(out, "(no daemon answering on", c.StatusListen+"; showing the store only)")
+			rep.WriteText(out)
+			return nil
+		},
+	}
+	configFlag(cmd, &files)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (snake_case keys)")
+	return cmd
+}
+
+func fetchStatus(ctx context.Context, url string, out io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	log := c.logger(os.Stderr)
-	slog.SetDefault(log)
-	store, err := openStore(ctx, c, log)
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	stats := collector.NewStats()
-
-	sources := map[string]groups.NodeSource{}
-	var dbs []*sqlx.DB
-	defer func() {
-		for _, db := range dbs {
-			db.Close()
-		}
-	}()
-	for _, g := range c.groups.Enabled() {
-		if g.Database == "" {
-			continue
-		}
-		dsn, err := c.databases[g.Database].DSN()
-		if err != nil {
-			return fmt.Errorf("[database_%s]: %w", g.Database, err)
-		}
-		db, err := sqlx.Open("mysql", dsn)
-		if err != nil {
-			return fmt.Errorf("[database_%s]: %w", g.Database, err)
-		}
-		dbs = append(dbs, db)
-		sources[g.Name] = groups.NewACENodes(db, groups.ACENodesOptions{CompanyID: g.NodeCompanyID, Freshness: c.groups.NodeFreshness, Logger: log})
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
-
-	rt, err := collector.NewRuntime(collector.RuntimeOptions{
-		Queue:                   store.ForCollector(),
-		IncomingDir:             c.incomingDir,
-		Groups:                  c.groupTargets(),
-		Global:                  c.global,
-		Log:                     log,
-		Stats:                   stats,
-		KeyExpiration:           c.keyExp,
-		KeyUnmodifiedExpiration: c.keyUnmod,
-		KeyClearInterval:        c.keyClear,
-		SharedIncoming:          store.Dialect() == "mysql",
-	})
-	if err != nil {
-		return err
-	}
-	mgr, err := groups.New(groups.Options{
-		Config: c.groups, Queue: store, Instance: c.instance, Sources: sources,
-		Stats: stats, Log: log, Grace: c.grace,
-	})
-	if err != nil {
-		return err
-	}
-	defer mgr.Close()
-
-	var srv *http.Server
-	if c.statusListen != "" {
-		ln, err := net.Listen("tcp", c.statusListen)
-		if err != nil {
-			return fmt.Errorf("status listener [collection] status_listen: %w", err)
-		}
-		srv = &http.Server{Handler: newStatusHandler(store, stats, mgr, c), ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
-		log.Info("status and metrics", "url", "http://"+ln.Addr().String()+"/status")
-	}
-
-	log.Info("ace-collector started", "version", version, "instance", c.instance, "store", store.Dialect(),
-		"collectors", len(c.instances), "groups", len(c.groups.Enabled()))
-	// If either half fails, stop the other: a collector without delivery
-	// (or the reverse) would only fill the disk or idle.
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	wg.Add(2)
-	go func() { defer wg.Done(); err := rt.Run(runCtx, c.instances); cancel(); errs <- err }()
-	go func() { defer wg.Done(); err := mgr.Run(runCtx); cancel(); errs <- err }()
-	wg.Wait()
-	close(errs)
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		srv.Shutdown(sctx)
-		cancel()
-	}
-	var all []error
-	for e := range errs {
-		all = append(all, e)
-	}
-	log.Info("ace-collector stopped")
-	return errors.Join(all...)
+	_, err = io.Copy(out, resp.Body)
+	return err
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -14,36 +14,36 @@ import (
 func TestBenchSmall(t *testing.T) {
 	tests := []struct {
 		name string
-		o    benchOptions
+		o    Options
 	}{
-		{"one group", benchOptions{n: 200, observables: 5, groups: 1, threads: 2, batch: 16, producers: 4,
-			store: "embedded", ceilingFor: 200 * time.Millisecond}},
-		{"two groups attachments paced", benchOptions{n: 100, observables: 2, attachSize: 2048, groups: 2, threads: 2,
-			batch: 8, producers: 3, rate: 400, store: "embedded", node: "store"}},
+		{"one group", Options{N: 200, Observables: 5, Groups: 1, Threads: 2, Batch: 16, Producers: 4,
+			Store: "embedded", CeilingFor: 200 * time.Millisecond}},
+		{"two groups attachments paced", Options{N: 100, Observables: 2, AttachSize: 2048, Groups: 2, Threads: 2,
+			Batch: 8, Producers: 3, Rate: 400, Store: "embedded", Node: "store"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			o := tt.o
-			res, err := runBench(ctx, &o)
+			res, err := Run(ctx, &o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := int64(o.n * o.groups); res.Deliveries != want || res.Duplicates != 0 {
+			if want := int64(o.N * o.Groups); res.Deliveries != want || res.Duplicates != 0 {
 				t.Fatalf("deliveries %d (duplicates %d), want %d", res.Deliveries, res.Duplicates, want)
 			}
 			if res.P50 <= 0 || res.P99 < res.P50 || res.MaxLatency < res.P99 || res.EndToEnd < res.Enqueue {
 				t.Errorf("implausible timings: %+v", res)
 			}
-			if o.rate > 0 && res.Enqueue < time.Duration(float64(o.n-1)/o.rate*float64(time.Second))-50*time.Millisecond {
-				t.Errorf("rate %v not respected: %d submissions enqueued in %s", o.rate, o.n, res.Enqueue)
+			if o.Rate > 0 && res.Enqueue < time.Duration(float64(o.N-1)/o.Rate*float64(time.Second))-50*time.Millisecond {
+				t.Errorf("rate %v not respected: %d submissions enqueued in %s", o.Rate, o.N, res.Enqueue)
 			}
-			if (o.ceilingFor > 0) != (res.CeilingReqPerS > 0) {
-				t.Errorf("ceiling %v measured for ceiling-time %s", res.CeilingReqPerS, o.ceilingFor)
+			if (o.CeilingFor > 0) != (res.CeilingReqPerS > 0) {
+				t.Errorf("ceiling %v measured for ceiling-time %s", res.CeilingReqPerS, o.CeilingFor)
 			}
 			var out bytes.Buffer
-			printBench(&out, &o, res)
+			Print(&out, &o, res)
 			for _, w := range []string{"end-to-end:", "enqueue only:", "p99", "peak RSS:"} {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("summary lacks %q:\n%s", w, out.String())
@@ -56,13 +56,13 @@ func TestBenchSmall(t *testing.T) {
 func TestBenchOptionsCheck(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		o    benchOptions
+		o    Options
 		want string
 	}{
-		{"zero n", benchOptions{groups: 1, threads: 1, batch: 1, producers: 1, store: "embedded"}, "--n must be positive"},
-		{"mysql without dsn", benchOptions{n: 1, groups: 1, threads: 1, batch: 1, producers: 1, store: "mysql"}, "needs --dsn"},
-		{"bad store", benchOptions{n: 1, groups: 1, threads: 1, batch: 1, producers: 1, store: "redis"}, "want embedded or mysql"},
-		{"negative rate", benchOptions{n: 1, groups: 1, threads: 1, batch: 1, producers: 1, store: "embedded", rate: -1}, "must not be negative"},
+		{"zero n", Options{Groups: 1, Threads: 1, Batch: 1, Producers: 1, Store: "embedded"}, "--n must be positive"},
+		{"mysql without dsn", Options{N: 1, Groups: 1, Threads: 1, Batch: 1, Producers: 1, Store: "mysql"}, "needs --dsn"},
+		{"bad store", Options{N: 1, Groups: 1, Threads: 1, Batch: 1, Producers: 1, Store: "redis"}, "want embedded or mysql"},
+		{"negative rate", Options{N: 1, Groups: 1, Threads: 1, Batch: 1, Producers: 1, Store: "embedded", Rate: -1}, "must not be negative"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.o.check()
@@ -84,9 +84,9 @@ func TestPeakRSS(t *testing.T) {
 // BenchmarkPipeline pushes b.N submissions through the whole pipeline (no
 // HTTP ceiling phase) and reports end-to-end and enqueue rates and p99.
 func BenchmarkPipeline(b *testing.B) {
-	o := benchOptions{n: max(b.N, 1), observables: 5, groups: 1, threads: 4, batch: 64, producers: 8, store: "embedded"}
+	o := Options{N: max(b.N, 1), Observables: 5, Groups: 1, Threads: 4, Batch: 64, Producers: 8, Store: "embedded"}
 	b.ResetTimer()
-	res, err := runBench(context.Background(), &o)
+	res, err := Run(context.Background(), &o)
 	if err != nil {
 		b.Fatal(err)
 	}

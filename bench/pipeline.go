@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -11,29 +11,28 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-ini/ini"
-
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/groups"
+	"github.com/ace-collector/ace-collector/daemon"
 	"github.com/ace-collector/ace-collector/persistence"
 )
 
-// benchConfig is the INI of o.groups groups, group i delivering to node i.
-func benchConfig(o *benchOptions, nodes []*benchNode) string {
+// benchConfig is the INI of o.Groups groups, group i delivering to node i.
+func benchConfig(o *Options, dir string, nodes []*benchNode) string {
 	var b strings.Builder
-	b.WriteString("[global]\nnode = bench\n")
+	fmt.Fprintf(&b, "[global]\nnode = bench\ndata_dir = %s\n[collection]\nincoming_dir = incoming\npersistence_dir = store\n", dir)
 	for i, n := range nodes {
 		fmt.Fprintf(&b, "[node_n%d]\nlocation = %s\n", i, n.location())
 		fmt.Fprintf(&b, "[collection_group_g%d]\ncoverage = 100\nfull_delivery = yes\ntarget_nodes = n%d\n"+
 			"thread_count = %d\nbatch_size = %d\ntimeout = 30s\nbackoff_min = 100ms\nbackoff_max = 2s\n",
-			i, i, o.threads, o.batch)
+			i, i, o.Threads, o.Batch)
 	}
 	return b.String()
 }
 
-// runBenchPipeline runs source → store → groups → nodes and fills res.
-func runBenchPipeline(ctx context.Context, o *benchOptions, dir string, payload []byte, res *benchResult) error {
-	want := int64(o.n) * int64(o.groups)
+// runBenchPipeline runs source → store → groups → nodes, built by the
+// daemon's constructor as the real daemon is, and fills res.
+func runBenchPipeline(ctx context.Context, o *Options, dir string, payload []byte, res *Result) error {
+	want := int64(o.N) * int64(o.Groups)
 	track := newBenchTracker(want)
 	var nodes []*benchNode
 	defer func() {
@@ -41,61 +40,37 @@ func runBenchPipeline(ctx context.Context, o *benchOptions, dir string, payload 
 			n.stop()
 		}
 	}()
-	for i := range o.groups {
-		n, err := startBenchNode(filepath.Join(dir, fmt.Sprintf("node%d", i)), track, o.log, o.nodeFsync, o.node == "light")
+	for i := range o.Groups {
+		n, err := startBenchNode(filepath.Join(dir, fmt.Sprintf("node%d", i)), track, o.Log, o.NodeFsync, o.Node == "light")
 		if err != nil {
 			return err
 		}
 		nodes = append(nodes, n)
 	}
-	f, err := ini.Load([]byte(benchConfig(o, nodes)))
+	cfg, p, err := daemon.LoadData("bench.ini", []byte(benchConfig(o, dir, nodes)), daemon.LoadOptions{})
+	if err == nil {
+		err = p.Err()
+	}
 	if err != nil {
 		return fmt.Errorf("bench: config: %w", err)
 	}
-	p := &collector.Problems{}
-	cfg := groups.ParseConfig(f, p)
-	if err := p.Err(); err != nil {
-		return fmt.Errorf("bench: config: %w", err)
+	if o.Store == "mysql" {
+		cfg.Store.Config = persistence.Config{Driver: "mysql", DSN: o.DSN}
 	}
-	sc := persistence.Config{Driver: "sqlite", Path: filepath.Join(dir, "store", "collection.db"), Logger: o.log}
-	if o.store == "mysql" {
-		sc = persistence.Config{Driver: "mysql", DSN: o.dsn, Logger: o.log}
-	} else if err := os.MkdirAll(filepath.Dir(sc.Path), 0o750); err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	store, err := persistence.Open(ctx, sc)
-	if err != nil {
-		return fmt.Errorf("bench: opening store: %w", err)
-	}
-	defer store.Close()
-	stats := collector.NewStats()
-	var targets []collector.GroupTarget
-	for _, g := range cfg.Enabled() {
-		targets = append(targets, collector.GroupTarget{Name: g.Name, Coverage: g.Coverage})
-	}
-	rt, err := collector.NewRuntime(collector.RuntimeOptions{
-		Queue: store.ForCollector(), IncomingDir: filepath.Join(dir, "incoming"), Groups: targets,
-		Global: collector.Global{Node: "bench", Hostname: "bench"}, Log: o.log, Stats: stats,
-	})
+	cfg.Instance = fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano())
+	d, err := daemon.New(ctx, cfg, daemon.Options{Version: "bench", Log: o.Log, NoStatus: true})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	instance := fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano())
-	mgr, err := groups.New(groups.Options{Config: cfg, Queue: store, Instance: instance, Stats: stats,
-		Log: o.log, Grace: 5 * time.Second})
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	defer mgr.Close()
+	defer d.Close()
 
 	pctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
-	wg.Add(2)
-	go func() { defer wg.Done(); rt.Run(pctx, nil) }()
-	go func() { defer wg.Done(); mgr.Run(pctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); d.Run(pctx) }()
 
-	src := &benchSource{o: o, sink: rt.Sink("bench", "bench", nil), track: track, payload: payload,
+	src := &benchSource{o: o, sink: d.Sink("bench"), track: track, payload: payload,
 		dir: filepath.Join(dir, "src")}
 	if err := os.MkdirAll(src.dir, 0o750); err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -115,20 +90,20 @@ func runBenchPipeline(ctx context.Context, o *benchOptions, dir string, payload 
 	res.EndToEnd = track.last().Sub(first)
 	res.Enqueue = lastSubmit.Sub(first)
 	res.P50, res.P95, res.P99, res.MaxLatency = track.percentiles()
-	res.SubmissionsPerS = float64(o.n) / res.EndToEnd.Seconds()
+	res.SubmissionsPerS = float64(o.N) / res.EndToEnd.Seconds()
 	res.DeliveriesPerS = float64(res.Deliveries) / res.EndToEnd.Seconds()
-	res.EnqueuePerS = float64(o.n) / res.Enqueue.Seconds()
+	res.EnqueuePerS = float64(o.N) / res.Enqueue.Seconds()
 	return nil
 }
 
 // waitDelivered prints progress every second until every delivery arrived,
-// the source failed, or nothing moved for o.stallAfter.
-func waitDelivered(ctx context.Context, o *benchOptions, src *benchSource, track *benchTracker, srcDone <-chan error) error {
+// the source failed, or nothing moved for o.StallAfter.
+func waitDelivered(ctx context.Context, o *Options, src *benchSource, track *benchTracker, srcDone <-chan error) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	last, lastMove := int64(0), time.Now()
 	progress := func(final bool) {
-		if o.progress == nil {
+		if o.Progress == nil {
 			return
 		}
 		d := track.delivered.Load()
@@ -136,8 +111,8 @@ func waitDelivered(ctx context.Context, o *benchOptions, src *benchSource, track
 		if final {
 			end = "\n"
 		}
-		fmt.Fprintf(o.progress, "\rsubmitted %d/%d  delivered %d/%d  %6d deliveries/s   %s",
-			src.submitted.Load(), o.n, d, track.want, d-last, end)
+		fmt.Fprintf(o.Progress, "\rsubmitted %d/%d  delivered %d/%d  %6d deliveries/s   %s",
+			src.submitted.Load(), o.N, d, track.want, d-last, end)
 	}
 	for {
 		select {
@@ -156,22 +131,22 @@ func waitDelivered(ctx context.Context, o *benchOptions, src *benchSource, track
 		case <-tick.C:
 			progress(false)
 			d := track.delivered.Load()
-			if d != last || src.submitted.Load() < int64(o.n) {
+			if d != last || src.submitted.Load() < int64(o.N) {
 				lastMove = time.Now()
 			}
 			last = d
-			if time.Since(lastMove) > o.stallAfter {
+			if time.Since(lastMove) > o.StallAfter {
 				progress(true)
-				return fmt.Errorf("bench: stalled: %d of %d deliveries after nothing moved for %s", d, track.want, o.stallAfter)
+				return fmt.Errorf("bench: stalled: %d of %d deliveries after nothing moved for %s", d, track.want, o.StallAfter)
 			}
 		}
 	}
 }
 
-// benchSource is the synthetic collector: o.producers goroutines calling
-// Sink.Submit, paced to o.rate when set.
+// benchSource is the synthetic collector: o.Producers goroutines calling
+// Sink.Submit, paced to o.Rate when set.
 type benchSource struct {
-	o         *benchOptions
+	o         *Options
 	sink      collector.Sink
 	track     *benchTracker
 	payload   []byte
@@ -191,9 +166,9 @@ func (s *benchSource) span() (first, last time.Time) {
 
 func (s *benchSource) run(ctx context.Context) error {
 	start := time.Now()
-	errc := make(chan error, s.o.producers)
+	errc := make(chan error, s.o.Producers)
 	var wg sync.WaitGroup
-	for range s.o.producers {
+	for range s.o.Producers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -214,11 +189,11 @@ func (s *benchSource) run(ctx context.Context) error {
 func (s *benchSource) produce(ctx context.Context, start time.Time) error {
 	for {
 		i := int(s.next.Add(1) - 1)
-		if i >= s.o.n {
+		if i >= s.o.N {
 			return nil
 		}
-		if s.o.rate > 0 {
-			due := start.Add(time.Duration(float64(i) / s.o.rate * float64(time.Second)))
+		if s.o.Rate > 0 {
+			due := start.Add(time.Duration(float64(i) / s.o.Rate * float64(time.Second)))
 			if d := time.Until(due); d > 0 {
 				t := time.NewTimer(d)
 				select {
@@ -230,7 +205,7 @@ func (s *benchSource) produce(ctx context.Context, start time.Time) error {
 			}
 		}
 		sub := benchSubmission(s.o, i)
-		if s.o.attachSize > 0 {
+		if s.o.AttachSize > 0 {
 			p := filepath.Join(s.dir, sub.UUID+".bin")
 			if err := os.WriteFile(p, s.payload, 0o640); err != nil {
 				return fmt.Errorf("bench: writing attachment: %w", err)

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 // ceilingBody builds a multipart/form-data submit body like the delivery
 // client sends: the `analysis` JSON of a synthetic submission and, when
 // attachSize > 0, one attachment of that many bytes.
-func ceilingBody(o *benchOptions, payload []byte) ([]byte, string, error) {
+func ceilingBody(o *Options, payload []byte) ([]byte, string, error) {
 	sub := benchSubmission(o, 0)
 	analysis, err := api.EncodeSubmission(sub, time.Now())
 	if err != nil {
@@ -35,14 +35,14 @@ func ceilingBody(o *benchOptions, payload []byte) ([]byte, string, error) {
 		return nil, "", err
 	}
 	pw.Write(analysis)
-	if o.attachSize > 0 {
+	if o.AttachSize > 0 {
 		h := textproto.MIMEHeader{}
 		h.Set("Content-Disposition", `form-data; name="file"; filename="sample.bin"`)
 		fw, err := mw.CreatePart(h)
 		if err != nil {
 			return nil, "", err
 		}
-		fw.Write(payload[:o.attachSize])
+		fw.Write(payload[:o.AttachSize])
 	}
 	if err := mw.Close(); err != nil {
 		return nil, "", err
@@ -53,17 +53,17 @@ func ceilingBody(o *benchOptions, payload []byte) ([]byte, string, error) {
 // measureCeiling POSTs the body to a fresh api.Server with `conc` plain
 // net/http clients in parallel for d, and returns the requests/s achieved:
 // the loopback HTTP ceiling the pipeline is compared with.
-func measureCeiling(ctx context.Context, o *benchOptions, dir string, payload []byte, log *slog.Logger) (float64, error) {
+func measureCeiling(ctx context.Context, o *Options, dir string, payload []byte, log *slog.Logger) (float64, error) {
 	body, ctype, err := ceilingBody(o, payload)
 	if err != nil {
 		return 0, fmt.Errorf("ceiling: building body: %w", err)
 	}
-	node, err := startBenchNode(dir, nil, log, o.nodeFsync, o.node == "light")
+	node, err := startBenchNode(dir, nil, log, o.NodeFsync, o.Node == "light")
 	if err != nil {
 		return 0, err
 	}
 	defer node.stop()
-	conc := o.threads * o.groups
+	conc := o.Threads * o.Groups
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConns:        conc,
@@ -73,7 +73,7 @@ func measureCeiling(ctx context.Context, o *benchOptions, dir string, payload []
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	url := node.location() + "/api/analysis/submit"
-	cctx, cancel := context.WithTimeout(ctx, o.ceilingFor)
+	cctx, cancel := context.WithTimeout(ctx, o.CeilingFor)
 	defer cancel()
 	var ok, failed atomic.Int64
 	var firstErr atomic.Value

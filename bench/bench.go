@@ -1,0 +1,215 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ace-collector/ace-collector/collector"
+)
+
+// Options are the flags of `ace-collector bench`.
+type Options struct {
+	N           int     // submissions
+	Observables int     // observables per submission
+	AttachSize  int     // bytes of one attachment per submission (0: none)
+	Groups      int     // collection groups, each delivering to its own node
+	Threads     int     // thread_count of each group
+	Batch       int     // batch_size of each group
+	Rate        float64 // offered submissions/s (0: as fast as possible)
+	Producers   int     // goroutines calling Sink.Submit
+	Store       string  // embedded or mysql
+	DSN         string  // with Store mysql
+	CPUProfile  string  // write a CPU profile of the pipeline phase here
+	CeilingFor  time.Duration
+	StallAfter  time.Duration
+	Progress    io.Writer // progress line destination; nil = none
+	Log         *slog.Logger
+	KeepTempDir bool
+	NodeFsync   bool   // store receivers fsync each submission
+	Node        string // light or store
+}
+
+// Result is what one bench run measured.
+type Result struct {
+	Submissions     int
+	Deliveries      int64
+	Duplicates      int64
+	EndToEnd        time.Duration // first submit → last delivery
+	Enqueue         time.Duration // first submit start → last submit returned
+	P50, P95, P99   time.Duration
+	MaxLatency      time.Duration
+	PeakRSSBytes    int64
+	CeilingReqPerS  float64 // 0 when not measured
+	SubmissionsPerS float64
+	DeliveriesPerS  float64
+	EnqueuePerS     float64
+}
+
+func (o *Options) check() error {
+	var errs []error
+	positive := func(name string, v int) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("--%s must be positive (got %d)", name, v))
+		}
+	}
+	positive("n", o.N)
+	positive("groups", o.Groups)
+	positive("threads", o.Threads)
+	positive("batch", o.Batch)
+	positive("producers", o.Producers)
+	if o.Observables < 0 || o.AttachSize < 0 || o.Rate < 0 {
+		errs = append(errs, errors.New("--observables, --attachment-size and --rate must not be negative"))
+	}
+	if o.Threads > 256 || o.Batch > 10000 {
+		errs = append(errs, errors.New("--threads is at most 256 and --batch at most 10000 (thread_count, batch_size limits)"))
+	}
+	if o.Node == "" {
+		o.Node = "light"
+	}
+	if o.Node != "light" && o.Node != "store" {
+		errs = append(errs, fmt.Errorf("--node %q: want light or store", o.Node))
+	}
+	switch o.Store {
+	case "embedded", "sqlite":
+	case "mysql":
+		if o.DSN == "" {
+			errs = append(errs, errors.New("--store mysql needs --dsn"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--store %q: want embedded or mysql", o.Store))
+	}
+	if o.StallAfter <= 0 {
+		o.StallAfter = time.Minute
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return errors.Join(errs...)
+}
+
+// Run measures the HTTP ceiling, then runs the pipeline.
+func Run(ctx context.Context, o *Options) (*Result, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "ace-collector-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("bench: creating temp dir: %w", err)
+	}
+	if o.KeepTempDir {
+		fmt.Fprintln(os.Stderr, "bench: working directory", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	payload := make([]byte, o.AttachSize)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range payload {
+		payload[i] = byte(r.Uint32())
+	}
+	res := &Result{Submissions: o.N}
+	if o.CeilingFor > 0 {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "measuring loopback HTTP ceiling (%d clients, %s)...\n", o.Threads*o.Groups, o.CeilingFor)
+		}
+		if res.CeilingReqPerS, err = measureCeiling(ctx, o, filepath.Join(dir, "ceiling"), payload, o.Log); err != nil {
+			return nil, err
+		}
+	}
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			return nil, fmt.Errorf("bench: creating CPU profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, fmt.Errorf("bench: starting CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := runBenchPipeline(ctx, o, dir, payload, res); err != nil {
+		return nil, err
+	}
+	res.PeakRSSBytes = peakRSS()
+	return res, nil
+}
+
+// benchSubmission is synthetic submission i with o.Observables observables.
+func benchSubmission(o *Options, i int) *collector.Submission {
+	sub := collector.NewSubmission("bench submission " + strconv.Itoa(i))
+	sub.Tool = "ace-collector bench"
+	sub.ToolInstance = "bench"
+	sub.Tags = []string{"bench"}
+	for k := range o.Observables {
+		switch k % 3 {
+		case 0:
+			sub.AddObservable(collector.ObsIPv4, fmt.Sprintf("10.%d.%d.%d", (i>>16)&255, (i>>8)&255, (i+k)&255))
+		case 1:
+			sub.AddObservable(collector.ObsFQDN, fmt.Sprintf("host%d-%d.bench.example", i, k))
+		default:
+			sub.AddObservable(collector.ObsURL, fmt.Sprintf("https://host%d.bench.example/path/%d?q=%d", i, k, i*k))
+		}
+	}
+	return sub
+}
+
+func Print(w io.Writer, o *Options, r *Result) {
+	fmt.Fprintf(w, "ace-collector bench: %d submissions, %d observables, attachment %d B, %d group(s) × %d threads, batch %d, producers %d, rate %s, store %s\n",
+		o.N, o.Observables, o.AttachSize, o.Groups, o.Threads, o.Batch, o.Producers, rateText(o.Rate), o.Store)
+	fmt.Fprintf(w, "  end-to-end:     %.0f submissions/s (%.0f deliveries/s; %d deliveries in %s, first submit → last delivery)\n",
+		r.SubmissionsPerS, r.DeliveriesPerS, r.Deliveries, r.EndToEnd.Round(time.Millisecond))
+	fmt.Fprintf(w, "  enqueue only:   %.0f submissions/s (%s)\n", r.EnqueuePerS, r.Enqueue.Round(time.Millisecond))
+	fmt.Fprintf(w, "  latency:        p50 %s  p95 %s  p99 %s  max %s (Submit start → node received, per group)\n",
+		ms(r.P50), ms(r.P95), ms(r.P99), ms(r.MaxLatency))
+	if r.Duplicates > 0 {
+		fmt.Fprintf(w, "  duplicates:     %d\n", r.Duplicates)
+	}
+	fmt.Fprintf(w, "  peak RSS:       %.1f MiB\n", float64(r.PeakRSSBytes)/(1<<20))
+	if r.CeilingReqPerS > 0 {
+		fmt.Fprintf(w, "  HTTP ceiling:   %.0f requests/s (plain net/http client, %d connections, same receiver)\n",
+			r.CeilingReqPerS, o.Threads*o.Groups)
+		fmt.Fprintf(w, "  pipeline/ceiling: %.2f (deliveries/s ÷ ceiling requests/s)\n", r.DeliveriesPerS/r.CeilingReqPerS)
+	}
+}
+
+func rateText(r float64) string {
+	if r <= 0 {
+		return "unlimited"
+	}
+	return fmt.Sprintf("%.0f/s", r)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
+
+// peakRSS reads VmHWM (peak resident set size) from /proc/self/status; 0
+// where that is not available.
+func peakRSS() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			fields := strings.Fields(v)
+			if len(fields) == 2 && fields[1] == "kB" {
+				kb, err := strconv.ParseInt(fields[0], 10, 64)
+				if err == nil {
+					return kb << 10
+				}
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,116 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics exports the daemon to Prometheus: counters per collector, group
+// and node with name labels (counts and bytes apart), queue depth per group
+// and state, the delivery latency histogram, build info, Go and process
+// metrics.
+type metrics struct {
+	d   *Daemon
+	reg *prometheus.Registry
+}
+
+var (
+	descCollector = prometheus.NewDesc("ace_collector_collector_events_total",
+		"Events counted by a collector (received, stored, dropped_*, ...).", []string{"collector", "event"}, nil)
+	descCollectorBytes = prometheus.NewDesc("ace_collector_collector_bytes_total",
+		"Bytes counted by a collector, by what was counted.", []string{"collector", "event"}, nil)
+	descGroup = prometheus.NewDesc("ace_collector_group_events_total",
+		"Events counted by a collection group (delivered, failed, retried, skipped_coverage, ...).", []string{"group", "event"}, nil)
+	descRuntime = prometheus.NewDesc("ace_collector_runtime_events_total",
+		"Events counted by the runtime (cleaned, orphan_dirs_removed, ...).", []string{"event"}, nil)
+	descQueue = prometheus.NewDesc("ace_collector_queue_items",
+		"(submission, group) pairs by state.", []string{"group", "state", "coverage_skipped", "parked"}, nil)
+	descBacklog = prometheus.NewDesc("ace_collector_backlog_submissions",
+		"Submissions stored and not yet cleaned up.", nil, nil)
+	descNodeUp = prometheus.NewDesc("ace_collector_node_up",
+		"1 if the node is not in a failure backoff.", []string{"node"}, nil)
+	descFlight = prometheus.NewDesc("ace_collector_node_in_flight",
+		"Deliveries in flight per node.", []string{"node"}, nil)
+	descCollectorUp = prometheus.NewDesc("ace_collector_collector_up",
+		"1 while the collector runs, 0 while it waits to be restarted after a failure.", []string{"collector", "kind"}, nil)
+)
+
+func newMetrics(d *Daemon) *metrics {
+	m := &metrics{d: d, reg: prometheus.NewRegistry()}
+	m.reg.MustRegister(m,
+		collectors.NewBuildInfoCollector(),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descCollector, descCollectorBytes, descGroup, descRuntime, descQueue,
+		descBacklog, descNodeUp, descFlight, descCollectorUp} {
+		ch <- d
+	}
+}
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	d := m.d
+	for _, c := range d.stats.Snapshot() {
+		ch <- counterMetric(c.Scope, c.Event, float64(c.Value))
+	}
+	for _, c := range d.rt.Health() {
+		ch <- prometheus.MustNewConstMetric(descCollectorUp, prometheus.GaugeValue, boolFloat(c.Running), c.Name, c.Kind)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if counts, err := d.store.Counts(ctx); err == nil {
+		for _, q := range counts {
+			ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(q.Count), q.Group, q.Status,
+				strconv.FormatBool(q.Skipped), strconv.FormatBool(q.Parked))
+		}
+	}
+	if n, err := d.store.Backlog(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(descBacklog, prometheus.GaugeValue, float64(n))
+	}
+	for _, n := range d.mgr.Nodes() {
+		ch <- prometheus.MustNewConstMetric(descNodeUp, prometheus.GaugeValue, boolFloat(!time.Now().Before(n.DownUntil)), n.Location)
+		ch <- prometheus.MustNewConstMetric(descFlight, prometheus.GaugeValue, float64(n.InFlight), n.Location)
+	}
+}
+
+// counterMetric maps a Stats counter to its family: scope "group:NAME" is a
+// group, "runtime" the runtime, anything else a collector; an event naming
+// bytes is a byte count, kept apart from event counts.
+func counterMetric(scope, event string, v float64) prometheus.Metric {
+	if g, ok := strings.CutPrefix(scope, "group:"); ok {
+		return prometheus.MustNewConstMetric(descGroup, prometheus.CounterValue, v, g, event)
+	}
+	if scope == "runtime" {
+		return prometheus.MustNewConstMetric(descRuntime, prometheus.CounterValue, v, event)
+	}
+	if strings.Contains(event, "bytes") {
+		what := strings.Trim(strings.ReplaceAll(event, "bytes", ""), "_")
+		if what == "" {
+			what = "read"
+		}
+		return prometheus.MustNewConstMetric(descCollectorBytes, prometheus.CounterValue, v, scope, what)
+	}
+	return prometheus.MustNewConstMetric(descCollector, prometheus.CounterValue, v, scope, event)
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
