@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/mailparse"
-	"github.com/ace-collector/ace-collector/collectors/mailrules"
+	"github.com/ace-collector/ace-collector/collectors/common/mailparse"
+	"github.com/ace-collector/ace-collector/collectors/common/mailrules"
 )
 
 // Collector scans the spool directory.

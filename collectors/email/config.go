@@ -3,7 +3,7 @@
 // SPOOL/<subdir>/<name>.new and renames it to drop the suffix once it is
 // complete; the collector submits every complete file, oldest first, with
 // the original attached as email.rfc822 and the observables of
-// collectors/mailparse, and deletes it only after Submit returned.
+// collectors/common/mailparse, and deletes it only after Submit returned.
 package email
 
 import (
@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/mailparse"
-	"github.com/ace-collector/ace-collector/collectors/mailrules"
+	"github.com/ace-collector/ace-collector/collectors/common/mailparse"
+	"github.com/ace-collector/ace-collector/collectors/common/mailrules"
 )
 
 // Kind is the collector type name.

@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/mailparse"
+	"github.com/ace-collector/ace-collector/collectors/common/mailparse"
 )
 
 // details is the submission's details JSON: the message summary plus

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/netobs"
+	"github.com/ace-collector/ace-collector/collectors/common/netobs"
 )
 
 // Kind is the collector type name.

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/cef"
-	"github.com/ace-collector/ace-collector/collectors/netobs"
+	"github.com/ace-collector/ace-collector/collectors/common/cef"
+	"github.com/ace-collector/ace-collector/collectors/common/netobs"
 )
 
 // Event is one decoded EVE record.

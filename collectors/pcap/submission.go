@@ -6,8 +6,8 @@ import (
 	"os"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/cef"
-	"github.com/ace-collector/ace-collector/collectors/netobs"
+	"github.com/ace-collector/ace-collector/collectors/common/cef"
+	"github.com/ace-collector/ace-collector/collectors/common/netobs"
 )
 
 // Details is the submission's details object.

@@ -1,6 +1,6 @@
 // Package smtp is the SMTP listener collector (kind "smtp"): an SMTP server
 // that turns every accepted message into one submission with the original
-// attached as email.rfc822, the observables of collectors/mailparse and
+// attached as email.rfc822, the observables of collectors/common/mailparse and
 // the envelope. It answers 250 only after Submit returned, 451 when the
 // store is unavailable and 552 when the message is too large.
 package smtp
@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/mailparse"
-	"github.com/ace-collector/ace-collector/collectors/mailrules"
+	"github.com/ace-collector/ace-collector/collectors/common/mailparse"
+	"github.com/ace-collector/ace-collector/collectors/common/mailrules"
 )
 
 // Kind is the collector type name.

@@ -7,8 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/mailparse"
-	"github.com/ace-collector/ace-collector/collectors/mailrules"
+	"github.com/ace-collector/ace-collector/collectors/common/mailparse"
+	"github.com/ace-collector/ace-collector/collectors/common/mailrules"
 )
 
 // details is the submission's details JSON.
