@@ -135,14 +135,14 @@ func loadConfig(paths []string) (*appConfig, *collector.Problems, error) {
 		sec := collector.NewSection(s, p)
 		kind := sec.Required("type")
 		enabled := sec.Bool("enabled", true)
-		factory, ok := collector.Lookup(kind)
+		k, ok := collector.Lookup(kind)
 		if !ok {
 			if kind != "" {
-				sec.Errorf("type", "unknown collector type %q (known: %s)", kind, strings.Join(collector.Kinds(), ", "))
+				sec.Errorf("type", "unknown collector type %q (known: %s)", kind, strings.Join(collector.KindNames(), ", "))
 			}
 			continue
 		}
-		coll, err := factory(sec, c.global)
+		coll, err := k.New(sec, c.global)
 		sec.Done()
 		if err != nil {
 			p.Add(s.Name(), "", "%v", err)

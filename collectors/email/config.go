@@ -7,6 +7,7 @@
 package email
 
 import (
+	_ "embed"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -28,7 +29,17 @@ const (
 	FileName     = "email.rfc822"
 )
 
-func init() { collector.Register(Kind, New) }
+//go:embed sample.ini
+var sampleConfig []byte
+
+func init() {
+	collector.Register(collector.Kind{
+		Name:    Kind,
+		Summary: "mailbox spool: submits each message an MDA writes to a spool directory (ACE's Mailbox Scanner)",
+		Sample:  sampleConfig,
+		New:     New,
+	})
+}
 
 // Config is the parsed [collector_NAME] section.
 type Config struct {
@@ -41,9 +52,7 @@ type Config struct {
 	EmptyDirGrace time.Duration
 	MaxParseSize  int64
 	ErrorDir      string
-	AnalysisMode  string
-	Queue         string
-	ToolInstance  string
+	Fields        collector.SubmissionFields
 	Parse         mailparse.Options
 	Rules         *mailrules.Set
 	RulesCheck    time.Duration
@@ -60,10 +69,9 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		EmptyDirGrace: sec.Duration("empty_dir_grace", time.Minute),
 		MaxParseSize:  sec.Size("max_parse_size", 64<<20),
 		ErrorDir:      g.Path(sec.String("error_dir", "")),
-		AnalysisMode:  sec.String("analysis_mode", AnalysisMode),
-		Queue:         sec.String("queue", collector.DefaultQueue),
-		ToolInstance:  sec.String("tool_instance", g.Hostname),
-		Parse:         mailparse.OptionsFromConfig(sec),
+		Fields: collector.ParseSubmissionFields(sec, collector.SubmissionDefaults{
+			AnalysisMode: AnalysisMode, Type: Type, Tool: Tool}),
+		Parse: mailparse.OptionsFromConfig(sec),
 	}
 	c.Rules, c.RulesCheck = mailrules.FromConfig(sec, g)
 	layout, err := SubdirLayout(c.SubdirFormat)
