@@ -4,11 +4,13 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -83,38 +85,94 @@ type Collector interface {
 // is for problems that make the collector impossible to build.
 type Factory func(sec *Section, g Global) (Collector, error)
 
+// Kind describes one collector kind: what `type = NAME` selects.
+type Kind struct {
+	// Name is the value of the section's type key.
+	Name string
+	// Summary says in one line what the kind collects (for validate and
+	// the help text).
+	Summary string
+	// Sample is the kind's documented [collector_NAME] section(s), INI
+	// text with every key, its default and its meaning in comments. It
+	// holds no other section, so appended to a config with a group and a
+	// node it validates (collectors/all tests that, and that the kind's
+	// page under docs/collectors shows it).
+	Sample []byte
+	// New builds a configured instance.
+	New Factory
+}
+
+// DirInputs is implemented by collectors that read input from
+// directories (a drop directory, a spool, the directories of followed
+// files), so validate can check them before the daemon starts.
+type DirInputs interface {
+	InputDirs() []string
+}
+
 var (
 	regMu    sync.RWMutex
-	registry = map[string]Factory{}
+	registry = map[string]Kind{}
 )
 
-// Register makes a collector kind available under name (type = name).
-// It is called from the kind's init function.
-func Register(kind string, f Factory) {
+// Register makes a collector kind available under k.Name. It is called
+// from the kind's init function; a kind without a name, factory, summary
+// or sample, or registered twice, is a programming error and panics, so
+// every test run catches it.
+func Register(k Kind) {
+	if err := checkKind(k); err != nil {
+		panic(err)
+	}
 	regMu.Lock()
 	defer regMu.Unlock()
-	if _, dup := registry[kind]; dup {
-		panic(fmt.Sprintf("collector kind %q registered twice", kind))
+	if _, dup := registry[k.Name]; dup {
+		panic(fmt.Sprintf("collector kind %q registered twice", k.Name))
 	}
-	registry[kind] = f
+	registry[k.Name] = k
 }
 
-// Lookup returns the factory for kind.
-func Lookup(kind string) (Factory, bool) {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	f, ok := registry[kind]
-	return f, ok
+func checkKind(k Kind) error {
+	switch {
+	case strings.TrimSpace(k.Name) == "":
+		return fmt.Errorf("collector kind registered without a name")
+	case strings.ContainsAny(k.Name, " \t\r\n,"):
+		return fmt.Errorf("collector kind name %q contains white space or a comma", k.Name)
+	case k.New == nil:
+		return fmt.Errorf("collector kind %q registered without a factory", k.Name)
+	case strings.TrimSpace(k.Summary) == "" || strings.Contains(k.Summary, "\n"):
+		return fmt.Errorf("collector kind %q: the summary must be one non-empty line", k.Name)
+	case len(bytes.TrimSpace(k.Sample)) == 0:
+		return fmt.Errorf("collector kind %q registered without a sample configuration", k.Name)
+	}
+	return nil
 }
 
-// Kinds lists the registered collector kinds, sorted.
-func Kinds() []string {
+// Lookup returns the kind registered under name.
+func Lookup(name string) (Kind, bool) {
 	regMu.RLock()
 	defer regMu.RUnlock()
-	out := make([]string, 0, len(registry))
-	for k := range registry {
+	k, ok := registry[name]
+	return k, ok
+}
+
+// Kinds lists the registered collector kinds, sorted by name.
+func Kinds() []Kind {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]Kind, 0, len(registry))
+	for _, k := range registry {
 		out = append(out, k)
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// KindNames lists the registered kinds' names, sorted (for messages such
+// as "unknown collector type").
+func KindNames() []string {
+	ks := Kinds()
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.Name
+	}
 	return out
 }

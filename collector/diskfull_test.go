@@ -85,11 +85,11 @@ func (r *rig) run(kind, name, keys string) collector.Collector {
 	}
 	var p collector.Problems
 	sec := collector.NewSection(f.Section("collector_"+name), &p)
-	factory, ok := collector.Lookup(kind)
+	k, ok := collector.Lookup(kind)
 	if !ok {
 		r.t.Fatalf("no collector kind %s", kind)
 	}
-	c, err := factory(sec, collector.Global{Hostname: "t", BaseDir: r.t.TempDir()})
+	c, err := k.New(sec, collector.Global{Hostname: "t", BaseDir: r.t.TempDir()})
 	if err != nil {
 		r.t.Fatal(err)
 	}

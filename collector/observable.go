@@ -1,6 +1,9 @@
 package collector
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // ACE observable type names (saq/constants.py F_*). Collectors use these
 // constants so a typo cannot silently produce an observable ACE drops.
@@ -32,6 +35,33 @@ const (
 	ObsPCAP                 = "pcap"
 	ObsTestObservable       = "test"
 )
+
+// IPObservableType is the ACE observable type of an address: ipv4 for an
+// IPv4 address, an IPv4-mapped IPv6 address (::ffff:a.b.c.d, which is how
+// dual-stack sockets report IPv4 peers) included; ipv6 for any other IPv6
+// address; "" for the zero (invalid) Addr.
+func IPObservableType(a netip.Addr) string {
+	switch {
+	case !a.IsValid():
+		return ""
+	case a.Is4() || a.Is4In6():
+		return ObsIPv4
+	default:
+		return ObsIPv6
+	}
+}
+
+// IPObservable returns the observable type and value of an address: the
+// value is the canonical text of the unmapped address without a zone
+// (::ffff:10.0.0.1 -> "10.0.0.1", fe80::1%eth0 -> "fe80::1"), so the same
+// host always gives the same observable. typ is "" for an invalid Addr.
+func IPObservable(a netip.Addr) (typ, value string) {
+	typ = IPObservableType(a)
+	if typ == "" {
+		return "", ""
+	}
+	return typ, a.Unmap().WithZone("").String()
+}
 
 // Common ACE directives used by collectors.
 const (
@@ -88,6 +118,25 @@ func (s *ObservableSet) Add(o Observable) {
 // AddValue is Add for the common case of a type, a value and optional tags.
 func (s *ObservableSet) AddValue(typ, value string, tags ...string) {
 	s.Add(Observable{Type: typ, Value: value, Tags: tags})
+}
+
+// AddIP adds address a as an ipv4 or ipv6 observable (see IPObservable);
+// an invalid Addr is ignored.
+func (s *ObservableSet) AddIP(a netip.Addr, tags ...string) {
+	if typ, v := IPObservable(a); typ != "" {
+		s.Add(Observable{Type: typ, Value: v, Tags: tags})
+	}
+}
+
+// AddIPString parses v as an IP address and adds it like AddIP; text that
+// is not an address is ignored and reported false.
+func (s *ObservableSet) AddIPString(v string, tags ...string) bool {
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return false
+	}
+	s.AddIP(a, tags...)
+	return true
 }
 
 // List returns the observables in the order they were first added.

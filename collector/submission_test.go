@@ -139,7 +139,7 @@ target = description
 regex = ^heartbeat
 `))
 	p := &Problems{}
-	rules := ParseTuning(f, p)
+	rules := ParseTuning(NewConfigFile(f, p))
 	if err := p.Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -174,11 +174,11 @@ func (c *Config) parseCollectors(cf *collector.ConfigFile) {
 		sec := n.Section
 		kind := sec.Required("type")
 		enabled := sec.Bool("enabled", true)
-		k, ok := lookupKind(kind)
+		k, ok := collector.Lookup(kind)
 		if !ok {
 			if kind != "" {
-				msg := fmt.Sprintf("unknown collector type %q (known: %s)", kind, strings.Join(kindNames(), ", "))
-				if near := collector.Nearest(kind, kindNames()); near != "" {
+				msg := fmt.Sprintf("unknown collector type %q (known: %s)", kind, strings.Join(collector.KindNames(), ", "))
+				if near := collector.Nearest(kind, collector.KindNames()); near != "" {
 					msg += fmt.Sprintf("; did you mean %q?", near)
 				}
 				sec.Errorf("type", "%s", msg)
@@ -202,13 +202,6 @@ func (c *Config) parseCollectors(cf *collector.ConfigFile) {
 	}
 }
 
-func kindNames() []string {
-	var out []string
-	for _, k := range allKinds() {
-		out = append(out, k.Name)
-	}
-	return out
-}
 
 // Summary is one line saying what the configuration loaded.
 func (c *Config) Summary() string {

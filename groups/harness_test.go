@@ -175,7 +175,8 @@ func startPipelineIn(t *testing.T, dir, conf string) *pipeline {
 		t.Fatal(err)
 	}
 	p := &collector.Problems{}
-	cfg := ParseConfig(f, p)
+	cf := collector.NewConfigFile(f, p)
+	cfg := ParseConfig(cf, cf.Section("global").String("node", ""))
 	if err := p.Err(); err != nil {
 		t.Fatalf("config: %v", err)
 	}

@@ -38,7 +38,7 @@ func TestRunRefusesDamagedStoreAndRecoverSalvages(t *testing.T) {
 
 	// A backlog of 300 submissions of ~2 KiB, then real damage.
 	const n = 300
-	store, err := persistence.Open(ctx, c.store)
+	store, err := persistence.Open(ctx, c.Store.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,12 +57,12 @@ func TestRunRefusesDamagedStoreAndRecoverSalvages(t *testing.T) {
 		}
 	}
 	store.Close()
-	lostFiles := filepath.Join(c.incomingDir, "00000000-0000-4000-8000-00000000dead")
+	lostFiles := filepath.Join(c.IncomingDir, "00000000-0000-4000-8000-00000000dead")
 	if err := os.MkdirAll(lostFiles, 0o750); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(lostFiles, "sample.bin"), []byte("files of a record that was lost"), 0o640)
-	f, err := os.OpenFile(c.store.Path, os.O_RDWR, 0)
+	f, err := os.OpenFile(c.Store.Path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestRunRefusesDamagedStoreAndRecoverSalvages(t *testing.T) {
 		t.Fatalf("recover: %v\n%s", err, out)
 	}
 	t.Logf("recover said:\n%s", out)
-	damaged, _ := filepath.Glob(c.store.Path + ".damaged-*")
+	damaged, _ := filepath.Glob(c.Store.Path + ".damaged-*")
 	if len(damaged) == 0 || !strings.Contains(string(out), "incoming_workload") {
 		t.Fatalf("no damaged file kept (%v) or no salvage report:\n%s", damaged, out)
 	}
@@ -93,7 +93,7 @@ func TestRunRefusesDamagedStoreAndRecoverSalvages(t *testing.T) {
 		t.Fatalf("files of the lost record were not set aside: %v", err)
 	}
 
-	store, err = persistence.Open(ctx, persistence.Config{Path: c.store.Path, Shared: true})
+	store, err = persistence.Open(ctx, persistence.Config{Path: c.Store.Path, Shared: true})
 	if err != nil {
 		t.Fatalf("recovered store: %v", err)
 	}

@@ -3,7 +3,9 @@
 package collectortest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -139,38 +141,6 @@ func Env(t testing.TB, name string, sink collector.Sink, state collector.State) 
 	}
 }
 
-// ExampleConfig builds every section of kind in the example INI file at
-// path with factory, as the daemon's loader would, and fails the test on
-// any reported problem. It returns how many sections it built.
-func ExampleConfig(t testing.TB, path, kind string, factory collector.Factory) int {
-	t.Helper()
-	f, err := ini.LoadSources(ini.LoadOptions{SpaceBeforeInlineComment: true}, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, s := range f.Sections() {
-		if s.Key("type").String() != kind {
-			continue
-		}
-		n++
-		var p collector.Problems
-		sec := collector.NewSection(s, &p)
-		sec.Ignore("type", "enabled")
-		if _, err := factory(sec, collector.Global{Hostname: "h", BaseDir: t.TempDir()}); err != nil {
-			t.Fatalf("%s [%s]: %v", path, s.Name(), err)
-		}
-		sec.Done()
-		if err := p.Err(); err != nil {
-			t.Errorf("%s [%s]: %v", path, s.Name(), err)
-		}
-	}
-	if n == 0 {
-		t.Errorf("%s has no section of type %s", path, kind)
-	}
-	return n
-}
-
 // Build runs factory on a [collector_test] section with body, as the
 // daemon's loader would (unknown keys included), and returns the collector
 // or every problem found.
@@ -191,4 +161,77 @@ func Build(t testing.TB, body string, factory collector.Factory) (collector.Coll
 		return nil, err
 	}
 	return c, nil
+}
+
+// LogRecorder keeps what a collector logs, so tests can check what it
+// says (e.g. its start and stop lines).
+type LogRecorder struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (r *LogRecorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Write(p)
+}
+
+// RecordLogs points env's logger at a new recorder (at debug level; under
+// go test -v the lines are also written to stderr) and returns it.
+func RecordLogs(env *collector.Env) *LogRecorder {
+	r := &LogRecorder{}
+	var w io.Writer = r
+	if testing.Verbose() {
+		w = io.MultiWriter(r, os.Stderr)
+	}
+	env.Log = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return r
+}
+
+// Records returns the logged records in order, each as its JSON object
+// (keys "level", "msg" and the attributes).
+func (r *LogRecorder) Records() []map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []map[string]any
+	for _, line := range bytes.Split(r.buf.Bytes(), []byte("\n")) {
+		var m map[string]any
+		if len(line) > 0 && json.Unmarshal(line, &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// CheckStartStop fails t unless the log holds exactly one INFO "collector
+// started" line carrying every key in keys (what the collector listens on
+// or watches), followed by exactly one INFO "collector stopped" line. Call
+// it after Run returned.
+func (r *LogRecorder) CheckStartStop(t testing.TB, keys ...string) {
+	t.Helper()
+	started, stopped := -1, -1
+	nStarted, nStopped := 0, 0
+	for i, m := range r.Records() {
+		switch m["msg"] {
+		case "collector started":
+			started, nStarted = i, nStarted+1
+			if m["level"] != "INFO" {
+				t.Errorf("collector started logged at %v, want INFO", m["level"])
+			}
+			for _, k := range keys {
+				if v, ok := m[k]; !ok || v == "" {
+					t.Errorf("collector started line %v lacks %q", m, k)
+				}
+			}
+		case "collector stopped":
+			stopped, nStopped = i, nStopped+1
+			if m["level"] != "INFO" {
+				t.Errorf("collector stopped logged at %v, want INFO", m["level"])
+			}
+		}
+	}
+	if nStarted != 1 || nStopped != 1 || stopped < started {
+		t.Errorf("want one collector started line, then one collector stopped line; got %d started (last at %d), %d stopped (last at %d)",
+			nStarted, started, nStopped, stopped)
+	}
 }

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/mailparse"
-	"github.com/ace-collector/ace-collector/collectors/mailrules"
+	"github.com/ace-collector/ace-collector/collectors/common/mailparse"
+	"github.com/ace-collector/ace-collector/collectors/common/mailrules"
 )
 
 // Collector scans the spool directory.
@@ -26,6 +26,11 @@ type Collector struct {
 	// logged once rather than every scan.
 	unreadable map[string]bool
 }
+
+var _ collector.DirInputs = (*Collector)(nil)
+
+// InputDirs is the spool directory (collector.DirInputs).
+func (c *Collector) InputDirs() []string { return []string{c.cfg.SpoolDir} }
 
 // errStore marks a Submit failure that is not the submission's fault:
 // the file is kept and the scan retried after a backoff.
@@ -43,8 +48,9 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 		c.now = time.Now
 	}
 	c.unreadable = map[string]bool{}
-	env.Log.Info("email spool collector started", "spool_dir", c.cfg.SpoolDir,
+	env.Log.Info("collector started", "directory", c.cfg.SpoolDir,
 		"subdir_format", c.cfg.SubdirFormat, "rules", c.cfg.Rules.Len())
+	defer env.Log.Info("collector stopped", "directory", c.cfg.SpoolDir)
 	backoff := time.Duration(0)
 	for {
 		n, err := c.scan(ctx, env)

@@ -3,18 +3,19 @@
 // SPOOL/<subdir>/<name>.new and renames it to drop the suffix once it is
 // complete; the collector submits every complete file, oldest first, with
 // the original attached as email.rfc822 and the observables of
-// collectors/mailparse, and deletes it only after Submit returned.
+// collectors/common/mailparse, and deletes it only after Submit returned.
 package email
 
 import (
+	_ "embed"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/mailparse"
-	"github.com/ace-collector/ace-collector/collectors/mailrules"
+	"github.com/ace-collector/ace-collector/collectors/common/mailparse"
+	"github.com/ace-collector/ace-collector/collectors/common/mailrules"
 )
 
 // Kind is the collector type name.
@@ -28,7 +29,17 @@ const (
 	FileName     = "email.rfc822"
 )
 
-func init() { collector.Register(Kind, New) }
+//go:embed sample.ini
+var sampleConfig []byte
+
+func init() {
+	collector.Register(collector.Kind{
+		Name:    Kind,
+		Summary: "mailbox spool: submits each message an MDA writes to a spool directory (ACE's Mailbox Scanner)",
+		Sample:  sampleConfig,
+		New:     New,
+	})
+}
 
 // Config is the parsed [collector_NAME] section.
 type Config struct {
@@ -41,9 +52,7 @@ type Config struct {
 	EmptyDirGrace time.Duration
 	MaxParseSize  int64
 	ErrorDir      string
-	AnalysisMode  string
-	Queue         string
-	ToolInstance  string
+	Fields        collector.SubmissionFields
 	Parse         mailparse.Options
 	Rules         *mailrules.Set
 	RulesCheck    time.Duration
@@ -60,10 +69,9 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		EmptyDirGrace: sec.Duration("empty_dir_grace", time.Minute),
 		MaxParseSize:  sec.Size("max_parse_size", 64<<20),
 		ErrorDir:      g.Path(sec.String("error_dir", "")),
-		AnalysisMode:  sec.String("analysis_mode", AnalysisMode),
-		Queue:         sec.String("queue", collector.DefaultQueue),
-		ToolInstance:  sec.String("tool_instance", g.Hostname),
-		Parse:         mailparse.OptionsFromConfig(sec),
+		Fields: collector.ParseSubmissionFields(sec, collector.SubmissionDefaults{
+			AnalysisMode: AnalysisMode, Type: Type, Tool: Tool}),
+		Parse: mailparse.OptionsFromConfig(sec),
 	}
 	c.Rules, c.RulesCheck = mailrules.FromConfig(sec, g)
 	layout, err := SubdirLayout(c.SubdirFormat)

@@ -19,7 +19,7 @@ import (
 	"github.com/ace-collector/ace-collector/collector/collectortest"
 )
 
-const fixtures = "../mailparse/testdata"
+const fixtures = "../common/mailparse/testdata"
 
 // build makes a collector from section keys; it fails the test on config problems.
 func build(t *testing.T, keys string) *Collector {
@@ -126,12 +126,17 @@ func TestSpoolOldestFirstAndCleanup(t *testing.T) {
 	}
 	sink := collectortest.NewSink()
 	env := collectortest.Env(t, "mail", sink, collectortest.NewState())
+	logs := collectortest.RecordLogs(env)
 	stop := start(t, c, env)
 	subs, err := sink.WaitFor(waitCtx(t), 3)
 	if err != nil {
 		t.Fatalf("got %d submissions: %v", len(subs), err)
 	}
 	stop()
+	logs.CheckStartStop(t, "directory")
+	if dirs := c.InputDirs(); !slices.Equal(dirs, []string{spool}) {
+		t.Errorf("InputDirs() = %v, want [%s]", dirs, spool)
+	}
 	var subjects []string
 	for _, s := range subs {
 		var d details
@@ -168,7 +173,7 @@ func TestSpoolOldestFirstAndCleanup(t *testing.T) {
 
 func TestSubmissionFields(t *testing.T) {
 	spool := t.TempDir()
-	c := build(t, "spool_dir = "+spool+"\nscan_interval = 10ms\n")
+	c := build(t, "spool_dir = "+spool+"\nscan_interval = 10ms\ntags = from-config\ngroup_assignments = g9\n")
 	mod := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 	copyFixture(t, "multipart_alternative.eml", filepath.Join(spool, "2024010203", "m1"), mod)
 	writeFile(t, filepath.Join(spool, "2024010203", "m2"), []byte("From: a@b.example\r\nSubject: no date\r\n\r\nhi\r\n"), mod)
@@ -187,7 +192,8 @@ func TestSubmissionFields(t *testing.T) {
 	if s == nil {
 		t.Fatalf("descriptions: %v", byDesc)
 	}
-	if s.AnalysisMode != "email" || s.Type != "mailbox" || s.Tool != Tool || s.ToolInstance != "host1" {
+	if s.AnalysisMode != "email" || s.Type != "mailbox" || s.Tool != Tool || s.ToolInstance != "test-host" ||
+		!slices.Equal(s.Tags, []string{"from-config"}) || !slices.Equal(s.GroupAssignments, []string{"g9"}) {
 		t.Errorf("fields: %+v", s)
 	}
 	if want := time.Date(2024, 5, 14, 9, 12, 30, 0, time.UTC); !s.EventTime.Equal(want) {

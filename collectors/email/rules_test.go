@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-ini/ini"
-
-	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/collector/collectortest"
 )
 
@@ -129,22 +126,5 @@ func TestSubdirLayout(t *testing.T) {
 		if _, err := SubdirLayout(bad); err == nil {
 			t.Errorf("SubdirLayout(%q) accepted", bad)
 		}
-	}
-}
-
-func TestExampleConfig(t *testing.T) {
-	f, err := ini.LoadSources(ini.LoadOptions{SpaceBeforeInlineComment: true}, "../../configs/email.ini")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p collector.Problems
-	sec := collector.NewSection(f.Section("collector_mail_in"), &p)
-	sec.Ignore("type", "enabled")
-	if _, err := New(sec, collector.Global{Hostname: "h", BaseDir: t.TempDir()}); err != nil {
-		t.Fatal(err)
-	}
-	sec.Done()
-	if err := p.Err(); err != nil {
-		t.Errorf("configs/email.ini: %v", err)
 	}
 }

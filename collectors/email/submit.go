@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/mailparse"
+	"github.com/ace-collector/ace-collector/collectors/common/mailparse"
 )
 
 // details is the submission's details JSON: the message summary plus
@@ -62,7 +62,7 @@ func (c *Collector) process(ctx context.Context, env *collector.Env, f entry) (b
 		return true, nil
 	}
 
-	sub, err := c.submission(f, info, res, dec.Groups, dec.Matched)
+	sub, err := c.submission(env.Global, f, info, res, dec.Groups, dec.Matched)
 	if err != nil {
 		return false, err
 	}
@@ -86,17 +86,12 @@ func (c *Collector) process(ctx context.Context, env *collector.Env, f entry) (b
 	return true, nil
 }
 
-func (c *Collector) submission(f entry, info fs.FileInfo, res *mailparse.Result, groups, matched []string) (*collector.Submission, error) {
+func (c *Collector) submission(g collector.Global, f entry, info fs.FileInfo, res *mailparse.Result, groups, matched []string) (*collector.Submission, error) {
 	label := res.Subject
 	if label == "" {
 		label = f.name
 	}
 	sub := collector.NewSubmission("ACE Mailbox Scanner Detection - " + truncate(label, 200))
-	sub.AnalysisMode = c.cfg.AnalysisMode
-	sub.Tool = Tool
-	sub.ToolInstance = c.cfg.ToolInstance
-	sub.Type = Type
-	sub.Queue = c.cfg.Queue
 	d := details{Details: res.Details, SourceFile: f.path, MatchedRules: matched}
 	if t := res.Date; !t.IsZero() && t.Before(c.now().Add(24*time.Hour)) {
 		sub.EventTime, d.EventTimeSource = t, "date_header"
@@ -111,6 +106,7 @@ func (c *Collector) submission(f entry, info fs.FileInfo, res *mailparse.Result,
 	sub.Observables = append(sub.Observables, res.Observables.List()...)
 	sub.Files = []collector.File{{Path: f.path, Name: FileName, DeleteSource: true}}
 	sub.GroupAssignments = groups
+	c.cfg.Fields.Apply(sub, g)
 	if err := sub.SetDetails(d); err != nil {
 		return nil, err
 	}

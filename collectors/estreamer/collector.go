@@ -28,6 +28,8 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 	if err := os.MkdirAll(c.cfg.WorkDir, 0o700); err != nil {
 		return fmt.Errorf("estreamer %s: work_dir: %w", env.Name, err)
 	}
+	env.Log.Info("collector started", "server", c.addr(), "verify", c.cfg.Verify, "resume", c.cfg.Resume)
+	defer env.Log.Info("collector stopped", "server", c.addr())
 	backoff := c.cfg.ReconnectMin
 	for {
 		progressed, err := c.session(ctx, env)

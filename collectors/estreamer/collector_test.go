@@ -58,6 +58,7 @@ func newTestCollector(t testing.TB, pki *testPKI, port int, extra ...string) *Co
 func runCollector(t testing.TB, c *Collector, sink *collectortest.Sink, state *collectortest.State) *collector.Env {
 	t.Helper()
 	env := collectortest.Env(t, "fmc", sink, state)
+	logs := collectortest.RecordLogs(env)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, env) }()
@@ -67,6 +68,8 @@ func runCollector(t testing.TB, c *Collector, sink *collectortest.Sink, state *c
 		case err := <-done:
 			if err != nil {
 				t.Errorf("Run returned %v", err)
+			} else {
+				logs.CheckStartStop(t, "server")
 			}
 		case <-time.After(10 * time.Second):
 			t.Error("Run did not stop after cancel")
@@ -182,7 +185,7 @@ func TestFullSession(t *testing.T) {
 		return c.waitClosed()
 	})
 
-	c := newTestCollector(t, pki, fmc.port())
+	c := newTestCollector(t, pki, fmc.port(), "tags = from-config", "group_assignments = g9")
 	sink, state := collectortest.NewSink(), collectortest.NewState()
 	env := runCollector(t, c, sink, state)
 
@@ -230,8 +233,10 @@ func TestFullSession(t *testing.T) {
 		if err := json.Unmarshal(s.Details, &d); err != nil {
 			t.Fatal(err)
 		}
-		if s.Tool != Tool || s.ToolInstance != "test-host" || s.AnalysisMode != "correlation" {
-			t.Errorf("sub %d: tool %q instance %q mode %q", i, s.Tool, s.ToolInstance, s.AnalysisMode)
+		if s.Tool != Tool || s.ToolInstance != "test-host" || s.AnalysisMode != "correlation" ||
+			strings.Join(s.Tags, ",") != "from-config" || strings.Join(s.GroupAssignments, ",") != "g9" {
+			t.Errorf("sub %d: tool %q instance %q mode %q tags %v groups %v", i, s.Tool, s.ToolInstance, s.AnalysisMode,
+				s.Tags, s.GroupAssignments)
 		}
 		t.Logf("sub %d: %s type=%s packets=%d files=%d", i, s.Description, s.Type, d.Packets, len(s.Files))
 	}

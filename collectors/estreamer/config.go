@@ -7,6 +7,7 @@
 package estreamer
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,7 +29,17 @@ const (
 	DefaultAnalysisMode = "correlation"
 )
 
-func init() { collector.Register(Kind, New) }
+//go:embed sample.ini
+var sampleConfig []byte
+
+func init() {
+	collector.Register(collector.Kind{
+		Name:    Kind,
+		Summary: "Cisco Firepower eStreamer client: submits intrusion, file and malware events from an FMC, resuming from a bookmark",
+		Sample:  sampleConfig,
+		New:     New,
+	})
+}
 
 // Verify modes for the server certificate.
 const (
@@ -58,15 +69,11 @@ type Config struct {
 	Resume     bool
 	MaxMessage uint32
 
-	Rules        Rules
-	PacketData   bool
-	PacketWait   time.Duration
-	AnalysisMode string
-	Queue        string
-	ToolInstance string
-	Tags         []string
-	Groups       []string
-	WorkDir      string
+	Rules      Rules
+	PacketData bool
+	PacketWait time.Duration
+	Fields     collector.SubmissionFields
+	WorkDir    string
 }
 
 // TLSFiles names the client credentials.
@@ -108,12 +115,10 @@ func ParseConfig(sec *collector.Section, g collector.Global) (Config, error) {
 		MaxMessage:     uint32(sec.Size("max_message_size", wire.DefaultMaxMessage)),
 		PacketData:     sec.Bool("packet_data", true),
 		PacketWait:     sec.Duration("packet_wait", 2*time.Second),
-		AnalysisMode:   sec.String("analysis_mode", DefaultAnalysisMode),
-		Queue:          sec.String("queue", collector.DefaultQueue),
-		ToolInstance:   sec.String("tool_instance", g.Hostname),
-		Tags:           sec.List("tags"),
-		Groups:         sec.List("group_assignments"),
-		WorkDir:        g.Path(sec.String("work_dir", "")),
+		// No default type: each event kind has its own (buildSubmission).
+		Fields: collector.ParseSubmissionFields(sec, collector.SubmissionDefaults{
+			AnalysisMode: DefaultAnalysisMode, Tool: Tool}),
+		WorkDir: g.Path(sec.String("work_dir", "")),
 	}
 	switch v := sec.OneOf("tls_min_version", "1.2", "1.0", "1.1", "1.2", "1.3"); v {
 	case "1.0":

@@ -139,7 +139,7 @@ func (s *stream) flush(ctx context.Context) error {
 // failure ends the session so the server re-sends from the bookmark.
 func (s *stream) submit(ctx context.Context, e *event) error {
 	env, cfg := s.env, &s.c.cfg
-	sub, err := s.c.buildSubmission(e, cfg.ToolInstance)
+	sub, err := s.c.buildSubmission(env.Global, e)
 	if err != nil {
 		env.Drop("invalid", 1)
 		env.Log.Error("eStreamer: cannot build submission", "event", e.key, "error", err)

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-ini/ini"
+
+	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/collector/collectortest"
 	"github.com/ace-collector/ace-collector/collectors/estreamer/wire"
 	"github.com/ace-collector/ace-collector/collectors/estreamer/wire/wiretest"
@@ -236,6 +239,30 @@ func TestConfigProblems(t *testing.T) {
 	}
 	if c.cfg.Flags != 0x00800041 || len(c.cfg.Events) != 3 || c.cfg.Events[2] != (wire.EventVersion{Type: 71, Version: 17}) || c.cfg.Start != 1700000000 {
 		t.Errorf("config %+v", c.cfg)
+	}
+}
+
+// The embedded sample means what its comments say (collectors/all checks
+// that it validates; this checks a few of its values).
+func TestSampleConfigValues(t *testing.T) {
+	f, err := ini.LoadSources(ini.LoadOptions{SpaceBeforeInlineComment: true}, sampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p collector.Problems
+	sec := collector.NewSection(f.Section("collector_fmc"), &p)
+	sec.Ignore("type", "enabled")
+	cfg, err := ParseConfig(sec, collector.Global{Hostname: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec.Done()
+	if err := p.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Port != 8302 || cfg.Verify != VerifyChain || !cfg.Rules.Kinds[KindIntrusion] || !cfg.Rules.Kinds[KindFileMalware] ||
+		cfg.Rules.Kinds[KindConnection] || cfg.Fields.Type != "" || cfg.Fields.Tool != Tool {
+		t.Errorf("sample parsed as %+v", cfg)
 	}
 }
 

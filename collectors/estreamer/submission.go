@@ -126,17 +126,11 @@ func addrText(a netip.Addr) string {
 }
 
 // buildSubmission makes the ACE submission for an event (without files).
-func (c *Collector) buildSubmission(e *event, toolInstance string) (*collector.Submission, error) {
-	cfg := &c.cfg
+func (c *Collector) buildSubmission(g collector.Global, e *event) (*collector.Submission, error) {
 	sub := collector.NewSubmission(e.describe())
-	sub.AnalysisMode = cfg.AnalysisMode
-	sub.Tool = Tool
-	sub.ToolInstance = toolInstance
-	sub.Type = "estreamer - " + strings.ReplaceAll(e.kind, "_", " ")
-	sub.Queue = cfg.Queue
+	sub.Type = "estreamer - " + strings.ReplaceAll(e.kind, "_", " ") // unless submission_type is set
+	c.cfg.Fields.Apply(sub, g)
 	sub.EventTime = e.eventTime()
-	sub.Tags = append([]string(nil), cfg.Tags...)
-	sub.GroupAssignments = cfg.Groups
 	sub.Observables = observables(e)
 	details := map[string]any{
 		"record_type":       e.rec,
@@ -209,11 +203,7 @@ func addAddr(add func(string, string), a netip.Addr) {
 	if !a.IsValid() || a.IsUnspecified() {
 		return
 	}
-	if a.Is4() {
-		add(collector.ObsIPv4, a.String())
-	} else {
-		add(collector.ObsIPv6, a.String())
-	}
+	add(collector.IPObservable(a))
 }
 
 func addHost(add func(string, string), h string) {

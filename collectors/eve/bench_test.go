@@ -42,7 +42,8 @@ func benchLines(b *testing.B, every int) {
 	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	c := &Collector{cfg: Config{Paths: []string{path}, MaxLineSize: 1 << 20, EventTypes: map[string]bool{"alert": true}, Type: "suricata"}}
+	c := &Collector{cfg: Config{Paths: []string{path}, MaxLineSize: 1 << 20, EventTypes: map[string]bool{"alert": true},
+		Fields: collector.SubmissionFields{Type: "suricata"}}}
 	sink := &countSink{}
 	fl := &follower{c: c, env: collectortest.Env(b, "b", sink, collectortest.NewState()), path: path}
 	defer fl.close()

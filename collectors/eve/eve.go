@@ -18,18 +18,31 @@
 package eve
 
 import (
+	_ "embed"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/netobs"
+	"github.com/ace-collector/ace-collector/collectors/common/netobs"
 )
 
 // Kind is the collector type name.
 const Kind = "eve"
 
-func init() { collector.Register(Kind, New) }
+//go:embed sample.ini
+var sampleConfig []byte
+
+func init() {
+	collector.Register(collector.Kind{
+		Name:    Kind,
+		Summary: "Suricata EVE follower: submits the EVE JSON events its rules select, resuming at the stored offset",
+		Sample:  sampleConfig,
+		New:     New,
+	})
+}
 
 // Config is the parsed [collector_NAME] section.
 type Config struct {
@@ -40,9 +53,7 @@ type Config struct {
 	MaxLineSize  int
 	StartAtEnd   bool
 	Rules        netobs.Rules
-
-	AnalysisMode, Queue, Type, Tool, ToolInstance string
-	Tags                                          []string
+	Fields       collector.SubmissionFields
 }
 
 // Collector follows the configured files.
@@ -58,12 +69,8 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		MaxLineSize:  int(sec.Size("max_line_size", 1<<20)),
 		StartAtEnd:   sec.OneOf("start_at", "beginning", "beginning", "end") == "end",
 		Rules:        netobs.LoadRules(sec),
-		AnalysisMode: sec.String("analysis_mode", "correlation"),
-		Queue:        sec.String("queue", collector.DefaultQueue),
-		Type:         sec.String("submission_type", "suricata"),
-		Tool:         sec.String("tool", "suricata"),
-		ToolInstance: sec.String("tool_instance", g.Hostname),
-		Tags:         sec.List("tags"),
+		Fields: collector.ParseSubmissionFields(sec, collector.SubmissionDefaults{
+			AnalysisMode: "correlation", Type: "suricata", Tool: "suricata"}),
 	}
 	if len(c.Paths) == 0 {
 		sec.Errorf("paths", "required: one or more EVE files, comma-separated")
@@ -93,12 +100,24 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 	return &Collector{cfg: c}, nil
 }
 
+var _ collector.DirInputs = (*Collector)(nil)
+
+// InputDirs lists the directories of the followed files, each once
+// (collector.DirInputs): rotation creates the new file there.
+func (c *Collector) InputDirs() []string {
+	var out []string
+	for _, p := range c.cfg.Paths {
+		if d := filepath.Dir(p); !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // buildSubmission turns a selected event into a submission.
-func (c *Collector) buildSubmission(ev *Event, rule, path string, offset int64, received time.Time) (*collector.Submission, error) {
+func (c *Collector) buildSubmission(g collector.Global, ev *Event, rule, path string, offset int64, received time.Time) (*collector.Submission, error) {
 	sub := collector.NewSubmission(ev.Title())
-	sub.AnalysisMode, sub.Queue, sub.Type = c.cfg.AnalysisMode, c.cfg.Queue, c.cfg.Type
-	sub.Tool, sub.ToolInstance = c.cfg.Tool, c.cfg.ToolInstance
-	sub.Tags = append(sub.Tags, c.cfg.Tags...)
+	c.cfg.Fields.Apply(sub, g)
 	if t, ok := ev.Time(); ok {
 		sub.EventTime = t
 	} else {

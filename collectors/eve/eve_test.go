@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,13 +103,14 @@ func alert(sid int) string {
 }
 
 func TestObservablesAndFilter(t *testing.T) {
-	r := newRig(t, "event_types = alert, http, dns, tls, fileinfo\nrule_sev = alert.severity <= 2\nrule_other = event_type !~ ^alert$")
+	r := newRig(t, "event_types = alert, http, dns, tls, fileinfo\nrule_sev = alert.severity <= 2\nrule_other = event_type !~ ^alert$\n"+
+		"tags = from-config\ngroup_assignments = g9")
 	lines := []string{
 		alert(2010935),
 		`{"timestamp":"2024-01-02T03:04:06+0000","event_type":"alert","src_ip":"10.0.0.1","dest_ip":"10.0.0.2","alert":{"signature_id":1,"signature":"low","severity":3}}`,
 		`{"timestamp":"2024-01-02T03:04:07.5+0000","event_type":"http","src_ip":"10.0.0.5","src_port":50000,"dest_ip":"203.0.113.9","dest_port":8080,"http":{"hostname":"www.example.com","url":"/a/b?c=d","http_port":8080}}`,
 		`{"event_type":"dns","src_ip":"10.0.0.5","dest_ip":"10.0.0.53","dns":{"type":"query","rrname":"evil.example.org","queries":[{"rrname":"other.example.org"}]}}`,
-		`{"event_type":"tls","src_ip":"2001:db8::1","dest_ip":"2001:db8::2","tls":{"sni":"secure.example.net"}}`,
+		`{"event_type":"tls","src_ip":"2001:db8::1","dest_ip":"::ffff:192.0.2.44","tls":{"sni":"secure.example.net"}}`,
 		`{"event_type":"fileinfo","fileinfo":{"filename":"/x/payload.exe","md5":"D41D8CD98F00B204E9800998ECF8427E","sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}}`,
 		`{"event_type":"flow","src_ip":"10.0.0.1"}`,
 		`not json`,
@@ -130,7 +132,7 @@ func TestObservablesAndFilter(t *testing.T) {
 		{"ipv4=10.0.0.185", "ipv4=192.0.2.1", "ipv4_full_conversation=10.0.0.185:4444:192.0.2.1:80", "snort_sig=1:2010935:2"},
 		{"fqdn=www.example.com", "url=http://www.example.com:8080/a/b?c=d", "ipv4_full_conversation=10.0.0.5:50000:203.0.113.9:8080"},
 		{"fqdn=evil.example.org", "fqdn=other.example.org", "ipv4=10.0.0.53"},
-		{"fqdn=secure.example.net", "ipv6=2001:db8::1"},
+		{"fqdn=secure.example.net", "ipv6=2001:db8::1", "ipv4=192.0.2.44"},
 		{"file_name=/x/payload.exe", "md5=d41d8cd98f00b204e9800998ecf8427e", "sha256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
 	}
 	for i, sub := range subs {
@@ -146,6 +148,10 @@ func TestObservablesAndFilter(t *testing.T) {
 	}
 	if s := subs[0]; s.Description != "Suricata alert: ET TEST 2010935" || s.EventTime != time.Date(2024, 1, 2, 3, 4, 5, 123456000, time.UTC) || s.Type != "suricata" {
 		t.Errorf("alert submission %q %v %q", s.Description, s.EventTime, s.Type)
+	}
+	if s := subs[0]; s.AnalysisMode != "correlation" || s.Tool != "suricata" || s.ToolInstance != "test-host" ||
+		!slices.Equal(s.Tags, []string{"from-config"}) || !slices.Equal(s.GroupAssignments, []string{"g9"}) {
+		t.Errorf("alert submission fields %+v", s)
 	}
 	if !strings.Contains(string(subs[0].Details), `"signature_id":2010935`) {
 		t.Errorf("details %s", subs[0].Details)
@@ -270,7 +276,9 @@ func TestRun(t *testing.T) {
 	sink := collectortest.NewSink()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, collectortest.Env(t, "test", sink, collectortest.NewState())) }()
+	env := collectortest.Env(t, "test", sink, collectortest.NewState())
+	logs := collectortest.RecordLogs(env)
+	go func() { done <- c.Run(ctx, env) }()
 	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer wcancel()
 	if _, err := sink.WaitFor(wctx, 1); err != nil {
@@ -285,6 +293,10 @@ func TestRun(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	logs.CheckStartStop(t, "path")
+	if d := c.InputDirs(); !slices.Equal(d, []string{dir}) {
+		t.Errorf("InputDirs() = %v, want [%s]", d, dir)
 	}
 }
 
@@ -326,4 +338,15 @@ func TestStartAtEndMidLine(t *testing.T) {
 	r.appendTo(r.path, two[20:])
 	r.poll()
 	r.wantSigs("2")
+}
+
+func TestInputDirsOncePerDirectory(t *testing.T) {
+	c, err := build(t, "paths = /a/x.json, /a/y.json, /b/z.json, rel/eve.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.InputDirs()
+	if len(d) != 3 || d[0] != "/a" || d[1] != "/b" || !filepath.IsAbs(d[2]) || filepath.Base(d[2]) != "rel" {
+		t.Errorf("InputDirs() = %v, want /a, /b and BASE/rel", d)
+	}
 }

@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/cef"
-	"github.com/ace-collector/ace-collector/collectors/netobs"
+	"github.com/ace-collector/ace-collector/collectors/common/cef"
+	"github.com/ace-collector/ace-collector/collectors/common/netobs"
 )
 
 // Event is one decoded EVE record.
@@ -130,29 +129,16 @@ func (e *Event) Title() string {
 
 // Observables adds the event's observables (see the package comment).
 func (e *Event) Observables(set *collector.ObservableSet) {
-	addIP := func(v, tag string) {
-		a, err := netip.ParseAddr(v)
-		if err != nil {
-			return
-		}
-		typ := collector.ObsIPv4
-		if a = a.Unmap(); a.Is6() {
-			typ = collector.ObsIPv6
-		}
-		set.AddValue(typ, a.String(), tag)
-	}
 	addHost := func(v string) {
 		if v = strings.TrimSuffix(strings.TrimSpace(v), "."); v == "" {
 			return
 		}
-		if _, err := netip.ParseAddr(v); err == nil {
-			addIP(v, "")
-		} else if netobs.IsFQDN(v) {
+		if !set.AddIPString(v) && netobs.IsFQDN(v) {
 			set.AddValue(collector.ObsFQDN, strings.ToLower(v))
 		}
 	}
-	addIP(e.str("src_ip"), "src")
-	addIP(e.str("dest_ip"), "dst")
+	set.AddIPString(e.str("src_ip"), "src")
+	set.AddIPString(e.str("dest_ip"), "dst")
 	if c := cef.Conversation(e.str("src_ip"), e.str("src_port"), e.str("dest_ip"), e.str("dest_port")); c != "" {
 		set.AddValue(collector.ObsIPv4FullConversation, c)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/collector/collectortest"
 )
 
@@ -18,7 +19,7 @@ func FuzzEVELine(f *testing.F) {
 	f.Add([]byte(`{"event_type":"http","http":{"hostname":"a.b","url":"/x"},"src_ip":"1.2.3.4","src_port":"99999"}`))
 	f.Add([]byte(`{"event_type":"dns","dns":{"queries":[{"rrname":5},null]}}`))
 	f.Add([]byte(`{"alert":{"signature_id":{"x":1}},"timestamp":7}`))
-	c := &Collector{cfg: Config{Type: "suricata"}}
+	c := &Collector{cfg: Config{Fields: collector.SubmissionFields{Type: "suricata"}}}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		ev, err := decode(line)
 		if err != nil {
@@ -27,7 +28,7 @@ func FuzzEVELine(f *testing.F) {
 		for _, k := range []string{"event_type", "alert.signature_id", "http", "a.b.c"} {
 			ev.Field(k)
 		}
-		sub, err := c.buildSubmission(ev, "", "/x", 0, time.Unix(0, 0))
+		sub, err := c.buildSubmission(collector.Global{}, ev, "", "/x", 0, time.Unix(0, 0))
 		if err != nil {
 			return
 		}

@@ -123,7 +123,7 @@ func (fl *follower) handle(ctx context.Context, line []byte, offset, n int64) er
 		return nil
 	}
 	fl.env.Count("accepted", 1)
-	sub, err := fl.c.buildSubmission(ev, rule, fl.pos.Path, offset, time.Now())
+	sub, err := fl.c.buildSubmission(fl.env.Global, ev, rule, fl.pos.Path, offset, time.Now())
 	if err != nil {
 		fl.env.Drop("invalid", 1)
 		fl.env.Log.Error("building EVE submission", "error", err)
@@ -180,6 +180,8 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 			fl.close()
 		}
 	}()
+	env.Log.Info("collector started", "path", c.cfg.Paths, "poll_interval", c.cfg.PollInterval)
+	defer env.Log.Info("collector stopped", "path", c.cfg.Paths)
 	t := time.NewTicker(c.cfg.PollInterval)
 	defer t.Stop()
 	for {

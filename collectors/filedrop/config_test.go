@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collector/collectortest"
 	"github.com/go-ini/ini"
 )
 
@@ -35,9 +34,9 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	cfg := c.cfg
 	if cfg.Dir != "/base/drop" || cfg.Recursive || cfg.Rescan != 10*time.Second ||
-		cfg.AnalysisMode != "analysis" || cfg.Type != "filedrop" || cfg.Tool != "ace-collector filedrop" ||
-		cfg.Queue != "default" || cfg.After != AfterDelete || cfg.MaxSize != 0 || cfg.MinAge != 0 ||
-		cfg.Dedup || cfg.RetryMin != time.Second || cfg.RetryMax != 30*time.Second || cfg.ToolInstance != "" {
+		cfg.Fields.AnalysisMode != "analysis" || cfg.Fields.Type != "filedrop" || cfg.Fields.Tool != "ace-collector filedrop" ||
+		cfg.Fields.Queue != "default" || cfg.After != AfterDelete || cfg.MaxSize != 0 || cfg.MinAge != 0 ||
+		cfg.Dedup || cfg.RetryMin != time.Second || cfg.RetryMax != 30*time.Second || cfg.Fields.ToolInstance != "" {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	d, err := RenderDescription(cfg.Description, Description{Name: "x.exe"})
@@ -70,9 +69,9 @@ retry_max_backoff = 1m
 		t.Fatal(err)
 	}
 	cfg := c.cfg
-	if cfg.Dir != "/in" || !cfg.Recursive || cfg.Rescan != 2*time.Second || cfg.AnalysisMode != "correlation" ||
-		cfg.Type != "drop" || cfg.Tool != "t" || cfg.ToolInstance != "ti" || strings.Join(cfg.Tags, "|") != "a|b" ||
-		cfg.Queue != "q" || strings.Join(cfg.Groups, "|") != "g1|g2" || cfg.After != AfterMove ||
+	if cfg.Dir != "/in" || !cfg.Recursive || cfg.Rescan != 2*time.Second || cfg.Fields.AnalysisMode != "correlation" ||
+		cfg.Fields.Type != "drop" || cfg.Fields.Tool != "t" || cfg.Fields.ToolInstance != "ti" ||
+		strings.Join(cfg.Fields.Tags, "|") != "a|b" || cfg.Fields.Queue != "q" || strings.Join(cfg.Fields.Groups, "|") != "g1|g2" || cfg.After != AfterMove ||
 		cfg.DoneDir != "/done" || cfg.MaxSize != 1<<20 || cfg.MinAge != 5*time.Second || !cfg.Dedup ||
 		cfg.RetryMin != 100*time.Millisecond || cfg.RetryMax != time.Minute {
 		t.Errorf("parsed: %+v", cfg)
@@ -159,11 +158,4 @@ func TestRenderDescription(t *testing.T) {
 	if got, err := RenderDescription(long, d); err != nil || len(got) != maxDescription {
 		t.Errorf("description not bounded: %d bytes, %v", len(got), err)
 	}
-}
-
-// The example configuration's collector section must validate.
-var exampleConfig = "../../configs/filedrop.ini"
-
-func TestExampleConfig(t *testing.T) {
-	collectortest.ExampleConfig(t, exampleConfig, Kind, New)
 }

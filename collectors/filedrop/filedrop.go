@@ -32,6 +32,7 @@
 package filedrop
 
 import (
+	_ "embed"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -61,29 +62,33 @@ const (
 	AfterMove   = "move"
 )
 
-func init() { collector.Register(Kind, New) }
+//go:embed sample.ini
+var sampleConfig []byte
+
+func init() {
+	collector.Register(collector.Kind{
+		Name:    Kind,
+		Summary: "drop directory: submits every file written to a watched directory, with its hashes",
+		Sample:  sampleConfig,
+		New:     New,
+	})
+}
 
 // Config is the parsed [collector_NAME] section.
 type Config struct {
-	Dir          string
-	Recursive    bool
-	Rescan       time.Duration
-	Workers      int // files submitted concurrently (each Submit waits for a commit)
-	AnalysisMode string
-	Type         string
-	Tool         string
-	ToolInstance string // empty: env.Global.Hostname
-	Description  *template.Template
-	Tags         []string
-	Queue        string
-	Groups       []string
-	After        string
-	DoneDir      string
-	MaxSize      int64 // 0: no limit
-	MinAge       time.Duration
-	Dedup        bool
-	RetryMin     time.Duration
-	RetryMax     time.Duration
+	Dir         string
+	Recursive   bool
+	Rescan      time.Duration
+	Workers     int // files submitted concurrently (each Submit waits for a commit)
+	Fields      collector.SubmissionFields
+	Description *template.Template
+	After       string
+	DoneDir     string
+	MaxSize     int64 // 0: no limit
+	MinAge      time.Duration
+	Dedup       bool
+	RetryMin    time.Duration
+	RetryMax    time.Duration
 }
 
 // Collector watches one drop directory.
@@ -96,37 +101,25 @@ type Collector struct {
 // through sec.
 func New(sec *collector.Section, g collector.Global) (collector.Collector, error) {
 	c := Config{
-		Dir:          g.Path(sec.Required("directory")),
-		Recursive:    sec.Bool("recursive", false),
-		Rescan:       sec.Duration("rescan_interval", DefaultRescan),
-		Workers:      sec.Int("workers", 4, 1, 256),
-		AnalysisMode: sec.String("analysis_mode", collector.DefaultAnalysisMode),
-		Type:         sec.String("submission_type", DefaultType),
-		Tool:         sec.String("tool", DefaultTool),
-		ToolInstance: sec.String("tool_instance", ""),
-		Tags:         sec.List("tags"),
-		Queue:        sec.String("queue", collector.DefaultQueue),
-		Groups:       sec.List("group_assignments"),
-		After:        sec.OneOf("after", AfterDelete, AfterDelete, AfterMove),
-		DoneDir:      g.Path(sec.String("done_directory", "")),
-		MaxSize:      sec.Size("max_file_size", 0),
-		MinAge:       sec.Duration("min_age", 0),
-		Dedup:        sec.Bool("dedup", false),
-		RetryMin:     sec.Duration("retry_backoff", time.Second),
-		RetryMax:     sec.Duration("retry_max_backoff", 30*time.Second),
+		Dir:       g.Path(sec.Required("directory")),
+		Recursive: sec.Bool("recursive", false),
+		Rescan:    sec.Duration("rescan_interval", DefaultRescan),
+		Workers:   sec.Int("workers", 4, 1, 256),
+		Fields: collector.ParseSubmissionFields(sec, collector.SubmissionDefaults{
+			Type: DefaultType, Tool: DefaultTool}),
+		After:    sec.OneOf("after", AfterDelete, AfterDelete, AfterMove),
+		DoneDir:  g.Path(sec.String("done_directory", "")),
+		MaxSize:  sec.Size("max_file_size", 0),
+		MinAge:   sec.Duration("min_age", 0),
+		Dedup:    sec.Bool("dedup", false),
+		RetryMin: sec.Duration("retry_backoff", time.Second),
+		RetryMax: sec.Duration("retry_max_backoff", 30*time.Second),
 	}
 	tmpl, err := ParseDescription(sec.String("description", DefaultDescription))
 	if err != nil {
 		sec.Errorf("description", "%v", err)
 	}
 	c.Description = tmpl
-	for _, k := range []struct {
-		key, val string
-	}{{"analysis_mode", c.AnalysisMode}, {"submission_type", c.Type}, {"tool", c.Tool}, {"queue", c.Queue}} {
-		if k.val == "" {
-			sec.Errorf(k.key, "must not be empty")
-		}
-	}
 	if c.Rescan <= 0 {
 		sec.Errorf("rescan_interval", "must be positive")
 		c.Rescan = DefaultRescan
@@ -142,6 +135,11 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 	checkDoneDir(sec, &c)
 	return &Collector{cfg: c, now: time.Now}, nil
 }
+
+var _ collector.DirInputs = (*Collector)(nil)
+
+// InputDirs is the drop directory (collector.DirInputs).
+func (c *Collector) InputDirs() []string { return []string{c.cfg.Dir} }
 
 // checkDoneDir validates done_directory against after and directory.
 func checkDoneDir(sec *collector.Section, c *Config) {

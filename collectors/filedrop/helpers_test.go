@@ -57,6 +57,7 @@ func (h *harness) run(sink collector.Sink) {
 		sink = h.sink
 	}
 	h.env = collectortest.Env(h.t, "drop", sink, collectortest.NewState())
+	logs := collectortest.RecordLogs(h.env)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.c.Run(ctx, h.env) }()
@@ -66,6 +67,8 @@ func (h *harness) run(sink collector.Sink) {
 		case err := <-done:
 			if err != nil {
 				h.t.Errorf("Run returned %v", err)
+			} else {
+				logs.CheckStartStop(h.t, "directory")
 			}
 		case <-time.After(5 * time.Second):
 			h.t.Errorf("Run did not stop")

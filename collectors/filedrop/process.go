@@ -213,17 +213,8 @@ func (c *Collector) submission(env *collector.Env, f candidate, src string, link
 		return nil, err
 	}
 	sub := collector.NewSubmission(desc)
-	sub.AnalysisMode = c.cfg.AnalysisMode
-	sub.Type = c.cfg.Type
-	sub.Tool = c.cfg.Tool
-	sub.ToolInstance = c.cfg.ToolInstance
-	if sub.ToolInstance == "" {
-		sub.ToolInstance = env.Global.Hostname
-	}
-	sub.Queue = c.cfg.Queue
+	c.cfg.Fields.Apply(sub, env.Global)
 	sub.EventTime = mtime
-	sub.Tags = append([]string(nil), c.cfg.Tags...)
-	sub.GroupAssignments = append([]string(nil), c.cfg.Groups...)
 	if c.cfg.Dedup {
 		sub.DedupKey = h.sha256
 	}

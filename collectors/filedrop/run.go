@@ -45,7 +45,8 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 			"directory", c.cfg.Dir, "rescan_interval", c.cfg.Rescan, "error", err)
 	}
 	defer w.close()
-	env.Log.Info("filedrop collector started", "directory", c.cfg.Dir, "recursive", c.cfg.Recursive,
+	defer env.Log.Info("collector stopped", "directory", c.cfg.Dir)
+	env.Log.Info("collector started", "directory", c.cfg.Dir, "recursive", c.cfg.Recursive,
 		"after", c.cfg.After, "rescan_interval", c.cfg.Rescan, "min_age", c.cfg.MinAge)
 
 	st := newRunState()

@@ -75,6 +75,9 @@ tool = dropper
 	for _, p := range paths {
 		h.gone(p)
 	}
+	if d := h.c.InputDirs(); len(d) != 1 || d[0] != h.dir {
+		t.Errorf("InputDirs() = %v, want [%s]", d, h.dir)
+	}
 	h.eventually("in-flight links removed", func() bool {
 		ents, err := os.ReadDir(filepath.Join(h.dir, InflightDir))
 		return err == nil && len(ents) == 0

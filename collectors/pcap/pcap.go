@@ -11,6 +11,7 @@ package pcap
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"os"
@@ -25,7 +26,17 @@ import (
 // Kind is the collector type name.
 const Kind = "pcap"
 
-func init() { collector.Register(Kind, New) }
+//go:embed sample.ini
+var sampleConfig []byte
+
+func init() {
+	collector.Register(collector.Kind{
+		Name:    Kind,
+		Summary: "PCAP spool: submits each capture dropped in a directory, with a flow summary",
+		Sample:  sampleConfig,
+		New:     New,
+	})
+}
 
 // Config is the parsed [collector_NAME] section.
 type Config struct {
@@ -37,9 +48,7 @@ type Config struct {
 	MaxFlows       int
 	MaxItems       int
 	MaxObservables int
-
-	AnalysisMode, Queue, Type, Tool, ToolInstance string
-	Tags                                          []string
+	Fields         collector.SubmissionFields
 }
 
 // Collector watches the spool directory.
@@ -56,12 +65,8 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		MaxFlows:       sec.Int("max_flows", 1000, 1, 1_000_000),
 		MaxItems:       sec.Int("max_names", 500, 1, 100_000),
 		MaxObservables: sec.Int("max_observables", 2000, 1, 1_000_000),
-		AnalysisMode:   sec.String("analysis_mode", collector.DefaultAnalysisMode),
-		Queue:          sec.String("queue", collector.DefaultQueue),
-		Type:           sec.String("submission_type", "pcap"),
-		Tool:           sec.String("tool", "pcap"),
-		ToolInstance:   sec.String("tool_instance", g.Hostname),
-		Tags:           sec.List("tags"),
+		Fields: collector.ParseSubmissionFields(sec, collector.SubmissionDefaults{
+			Type: "pcap", Tool: "pcap"}),
 	}
 	c.SpoolDir = g.Path(c.SpoolDir)
 	if c.ErrorDir == "" {
@@ -79,11 +84,18 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 	return &Collector{cfg: c}, nil
 }
 
+var _ collector.DirInputs = (*Collector)(nil)
+
+// InputDirs is the spool directory (collector.DirInputs).
+func (c *Collector) InputDirs() []string { return []string{c.cfg.SpoolDir} }
+
 // Run scans the spool directory every poll_interval until ctx ends.
 func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 	if err := os.MkdirAll(c.cfg.SpoolDir, 0o750); err != nil {
 		return fmt.Errorf("pcap: creating spool_dir: %w", err)
 	}
+	env.Log.Info("collector started", "directory", c.cfg.SpoolDir, "poll_interval", c.cfg.PollInterval)
+	defer env.Log.Info("collector stopped", "directory", c.cfg.SpoolDir)
 	t := time.NewTicker(c.cfg.PollInterval)
 	defer t.Stop()
 	for {
@@ -158,7 +170,7 @@ func (c *Collector) process(ctx context.Context, env *collector.Env, path string
 		c.quarantine(env, path)
 		return nil
 	}
-	sub, sum, err := c.build(path, name, fi)
+	sub, sum, err := c.build(env.Global, path, name, fi)
 	if err != nil {
 		env.Drop("unreadable", 1)
 		env.Log.Error("reading capture, moved to error_dir", "file", path, "error", err)

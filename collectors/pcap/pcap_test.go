@@ -147,7 +147,7 @@ func newCollector(t *testing.T, body string) (*Collector, string) {
 }
 
 func TestSpool(t *testing.T) {
-	c, dir := newCollector(t, "max_file_size = 10k\ntags = lab")
+	c, dir := newCollector(t, "max_file_size = 10k\ntags = lab\ngroup_assignments = g9")
 	write := func(name string, data []byte) {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			t.Fatal(err)
@@ -197,6 +197,10 @@ func TestSpool(t *testing.T) {
 			t.Errorf("a.pcap lacks %s", w)
 		}
 	}
+	if a.Tool != "pcap" || a.ToolInstance != "test-host" || a.AnalysisMode != "analysis" ||
+		strings.Join(a.GroupAssignments, ",") != "g9" {
+		t.Errorf("a.pcap submission fields %+v", a)
+	}
 	if a.EventTime != t0 || a.Type != "pcap" || len(a.Tags) != 1 || !strings.HasPrefix(a.Description, "PCAP a.pcap: 7 packets, 4 flows") {
 		t.Errorf("a.pcap submission %q %v %q %v", a.Description, a.EventTime, a.Type, a.Tags)
 	}
@@ -228,7 +232,9 @@ func TestRun(t *testing.T) {
 	sink := collectortest.NewSink()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, collectortest.Env(t, "p", sink, collectortest.NewState())) }()
+	env := collectortest.Env(t, "p", sink, collectortest.NewState())
+	logs := collectortest.RecordLogs(env)
+	go func() { done <- c.Run(ctx, env) }()
 	if err := os.WriteFile(filepath.Join(dir, "x.pcap"), writePCAP(t, sample(t)), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -240,5 +246,9 @@ func TestRun(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	logs.CheckStartStop(t, "directory")
+	if d := c.InputDirs(); len(d) != 1 || d[0] != dir {
+		t.Errorf("InputDirs() = %v, want [%s]", d, dir)
 	}
 }

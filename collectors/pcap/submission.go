@@ -6,8 +6,8 @@ import (
 	"os"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/cef"
-	"github.com/ace-collector/ace-collector/collectors/netobs"
+	"github.com/ace-collector/ace-collector/collectors/common/cef"
+	"github.com/ace-collector/ace-collector/collectors/common/netobs"
 )
 
 // Details is the submission's details object.
@@ -20,7 +20,7 @@ type Details struct {
 }
 
 // build reads the capture at path and returns its submission.
-func (c *Collector) build(path, name string, fi os.FileInfo) (*collector.Submission, *Summary, error) {
+func (c *Collector) build(g collector.Global, path, name string, fi os.FileInfo) (*collector.Submission, *Summary, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pcap: opening %s: %w", path, err)
@@ -36,9 +36,7 @@ func (c *Collector) build(path, name string, fi os.FileInfo) (*collector.Submiss
 		desc += " (partial: " + truncate(sum.Error, 80) + ")"
 	}
 	sub := collector.NewSubmission(desc)
-	sub.AnalysisMode, sub.Queue, sub.Type = c.cfg.AnalysisMode, c.cfg.Queue, c.cfg.Type
-	sub.Tool, sub.ToolInstance = c.cfg.Tool, c.cfg.ToolInstance
-	sub.Tags = append(sub.Tags, c.cfg.Tags...)
+	c.cfg.Fields.Apply(sub, g)
 	sub.EventTime = fi.ModTime().UTC()
 	if !sum.First.IsZero() {
 		sub.EventTime = sum.First
@@ -72,10 +70,8 @@ func (c *Collector) observables(sum *Summary, name string) []collector.Observabl
 	}
 	for _, fl := range sum.Flows {
 		for _, a := range []netip.Addr{fl.client, fl.server} {
-			if a.Is4() {
-				add(collector.ObsIPv4, a.String())
-			} else {
-				add(collector.ObsIPv6, a.String())
+			if typ, v := collector.IPObservable(a); typ != "" {
+				add(typ, v)
 			}
 		}
 		if fl.Proto == 6 || fl.Proto == 17 {

@@ -1,20 +1,21 @@
 // Package smtp is the SMTP listener collector (kind "smtp"): an SMTP server
 // that turns every accepted message into one submission with the original
-// attached as email.rfc822, the observables of collectors/mailparse and
+// attached as email.rfc822, the observables of collectors/common/mailparse and
 // the envelope. It answers 250 only after Submit returned, 451 when the
 // store is unavailable and 552 when the message is too large.
 package smtp
 
 import (
 	"crypto/tls"
+	_ "embed"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/mailparse"
-	"github.com/ace-collector/ace-collector/collectors/mailrules"
+	"github.com/ace-collector/ace-collector/collectors/common/mailparse"
+	"github.com/ace-collector/ace-collector/collectors/common/mailrules"
 )
 
 // Kind is the collector type name.
@@ -28,7 +29,17 @@ const (
 	FileName     = "email.rfc822"
 )
 
-func init() { collector.Register(Kind, New) }
+//go:embed sample.ini
+var sampleConfig []byte
+
+func init() {
+	collector.Register(collector.Kind{
+		Name:    Kind,
+		Summary: "SMTP listener: submits every accepted message, answering 250 only once it is stored",
+		Sample:  sampleConfig,
+		New:     New,
+	})
+}
 
 // Config is the parsed [collector_NAME] section.
 type Config struct {
@@ -49,9 +60,7 @@ type Config struct {
 	WriteTimeout      time.Duration
 	SubmitTimeout     time.Duration
 	ShutdownGrace     time.Duration
-	AnalysisMode      string
-	Queue             string
-	ToolInstance      string
+	Fields            collector.SubmissionFields
 	Parse             mailparse.Options
 	Rules             *mailrules.Set
 	RulesCheck        time.Duration
@@ -75,10 +84,9 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		WriteTimeout:      sec.Duration("write_timeout", time.Minute),
 		SubmitTimeout:     sec.Duration("submit_timeout", time.Minute),
 		ShutdownGrace:     sec.Duration("shutdown_grace", 10*time.Second),
-		AnalysisMode:      sec.String("analysis_mode", AnalysisMode),
-		Queue:             sec.String("queue", collector.DefaultQueue),
-		ToolInstance:      sec.String("tool_instance", g.Hostname),
-		Parse:             mailparse.OptionsFromConfig(sec),
+		Fields: collector.ParseSubmissionFields(sec, collector.SubmissionDefaults{
+			AnalysisMode: AnalysisMode, Type: Type, Tool: Tool}),
+		Parse: mailparse.OptionsFromConfig(sec),
 	}
 	for _, d := range sec.List("allowed_rcpt_domains") {
 		c.AllowedDomains = append(c.AllowedDomains, strings.ToLower(strings.TrimPrefix(d, "@")))

@@ -26,7 +26,7 @@ import (
 	"github.com/ace-collector/ace-collector/collector/collectortest"
 )
 
-const fixtures = "../mailparse/testdata"
+const fixtures = "../common/mailparse/testdata"
 
 // testPKI is a throw-away CA and a server certificate for 127.0.0.1/localhost.
 type testPKI struct {
@@ -109,6 +109,8 @@ func serve(t testing.TB, keys string) (*Collector, *collectortest.Sink, *collect
 	}
 	sink := collectortest.NewSink()
 	env := collectortest.Env(t, "smtp_in", sink, collectortest.NewState())
+	env.Global.Hostname = "collector.test" // the same [global] the factory saw
+	logs := collectortest.RecordLogs(env)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, env) }()
@@ -121,6 +123,7 @@ func serve(t testing.TB, keys string) (*Collector, *collectortest.Sink, *collect
 				if err != nil {
 					t.Errorf("Run: %v", err)
 				}
+				logs.CheckStartStop(t, "listen")
 			case <-time.After(15 * time.Second):
 				t.Error("Run did not return after cancel")
 			}

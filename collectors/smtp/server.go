@@ -69,8 +69,9 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	env.Log.Info("smtp listener started", "addr", ln.Addr().String(), "starttls", c.cfg.TLS != nil,
+	env.Log.Info("collector started", "listen", ln.Addr().String(), "starttls", c.cfg.TLS != nil,
 		"auth", c.cfg.AuthUser != "", "max_message_size", c.cfg.MaxMessageSize, "rules", c.cfg.Rules.Len())
+	defer env.Log.Info("collector stopped", "listen", ln.Addr().String())
 	c.readyOnce.Do(func() { close(c.ready) })
 
 	select {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
-	"github.com/go-ini/ini"
 
 	"github.com/ace-collector/ace-collector/collector"
 )
@@ -33,7 +32,7 @@ func obsTags(s *collector.Submission, typ, val string) []string {
 
 func TestEndToEndSTARTTLS(t *testing.T) {
 	pki := newPKI(t)
-	c, sink, env := serve(t, pki.keys()+"require_tls = yes\nallowed_rcpt_domains = corp.example\n")
+	c, sink, env := serve(t, pki.keys()+"require_tls = yes\nallowed_rcpt_domains = corp.example\ntags = from-config\ngroup_assignments = g9\n")
 	cl := dial(t, c, pki.client())
 	msgs := []string{"multipart_alternative.eml", "forward_nested.eml"}
 	for _, m := range msgs { // two messages in one session
@@ -49,7 +48,8 @@ func TestEndToEndSTARTTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := subs[0]
-	if s.AnalysisMode != "email" || s.Tool != Tool || s.Type != Type || s.ToolInstance != "collector.test" {
+	if s.AnalysisMode != "email" || s.Tool != Tool || s.Type != Type || s.ToolInstance != "collector.test" ||
+		!slices.Equal(s.Tags, []string{"from-config"}) || !slices.Equal(s.GroupAssignments, []string{"g9"}) {
 		t.Errorf("fields: %+v", s)
 	}
 	if !strings.HasPrefix(s.Description, "SMTP Collector Detection - Action required") {
@@ -249,22 +249,5 @@ func TestConfigProblems(t *testing.T) {
 				t.Errorf("problems %q do not mention %q", all, tt.want)
 			}
 		})
-	}
-}
-
-func TestExampleConfig(t *testing.T) {
-	f, err := ini.LoadSources(ini.LoadOptions{SpaceBeforeInlineComment: true}, "../../configs/smtp.ini")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p collector.Problems
-	sec := collector.NewSection(f.Section("collector_smtp_in"), &p)
-	sec.Ignore("type", "enabled")
-	if _, err := New(sec, collector.Global{Hostname: "h", BaseDir: t.TempDir()}); err != nil {
-		t.Fatal(err)
-	}
-	sec.Done()
-	if err := p.Err(); err != nil {
-		t.Errorf("configs/smtp.ini: %v", err)
 	}
 }

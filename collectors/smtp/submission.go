@@ -2,13 +2,12 @@ package smtp
 
 import (
 	"net"
-	"net/netip"
 	"time"
 	"unicode/utf8"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/mailparse"
-	"github.com/ace-collector/ace-collector/collectors/mailrules"
+	"github.com/ace-collector/ace-collector/collectors/common/mailparse"
+	"github.com/ace-collector/ace-collector/collectors/common/mailrules"
 )
 
 // details is the submission's details JSON.
@@ -28,11 +27,6 @@ func (s *session) submission(path string, res *mailparse.Result, env *Envelope, 
 		}
 	}
 	sub := collector.NewSubmission("SMTP Collector Detection - " + truncate(label, 200))
-	sub.AnalysisMode = cfg.AnalysisMode
-	sub.Tool = Tool
-	sub.ToolInstance = cfg.ToolInstance
-	sub.Type = Type
-	sub.Queue = cfg.Queue
 	sub.EventTime = received
 	env.Received = received.UTC().Format(time.RFC3339Nano)
 
@@ -43,14 +37,7 @@ func (s *session) submission(path string, res *mailparse.Result, env *Envelope, 
 		Directives: []string{collector.DirectiveNoScan, collector.DirectiveOriginalEmail,
 			collector.DirectiveRenameAnalysis, collector.DirectiveArchive},
 	})
-	if ip, err := netip.ParseAddr(hostOf(env.ClientAddr)); err == nil {
-		ip = ip.Unmap()
-		typ := collector.ObsIPv4
-		if ip.Is6() {
-			typ = collector.ObsIPv6
-		}
-		obs.AddValue(typ, ip.String(), "sender_ip")
-	}
+	obs.AddIPString(hostOf(env.ClientAddr), "sender_ip")
 	if a := normalize(env.MailFrom); a != "" {
 		obs.AddValue(collector.ObsEmailAddress, a, "smtp_mail_from")
 	}
@@ -63,6 +50,7 @@ func (s *session) submission(path string, res *mailparse.Result, env *Envelope, 
 	sub.Observables = obs.List()
 	sub.Files = []collector.File{{Path: path, Name: FileName, DeleteSource: true}}
 	sub.GroupAssignments = dec.Groups
+	cfg.Fields.Apply(sub, s.env.Global)
 	if err := sub.SetDetails(details{Details: res.Details, Envelope: env, MatchedRules: dec.Matched}); err != nil {
 		return nil, err
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/leodido/go-syslog/v4/rfc5424"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/cef"
-	"github.com/ace-collector/ace-collector/collectors/netobs"
+	"github.com/ace-collector/ace-collector/collectors/common/cef"
+	"github.com/ace-collector/ace-collector/collectors/common/netobs"
 )
 
 // Event is one parsed syslog message as it appears in submission details.

@@ -26,6 +26,7 @@ type started struct {
 	r      *run
 	env    *collector.Env
 	sink   *collectortest.Sink
+	logs   *collectortest.LogRecorder
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
@@ -39,8 +40,9 @@ func start(t testing.TB, body string) *started {
 	}
 	sink := collectortest.NewSink()
 	env := collectortest.Env(t, "test", sink, collectortest.NewState())
+	logs := collectortest.RecordLogs(env)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &started{r: c.start(env), env: env, sink: sink, cancel: cancel, done: make(chan error, 1)}
+	s := &started{r: c.start(env), env: env, sink: sink, logs: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- s.r.serve(ctx) }()
 	t.Cleanup(func() { s.stop(t) })
 	return s
@@ -66,6 +68,8 @@ func (s *started) stop(t testing.TB) {
 		case err := <-s.done:
 			if err != nil {
 				t.Errorf("Run: %v", err)
+			} else {
+				s.logs.CheckStartStop(t, "listen")
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("Run did not return")

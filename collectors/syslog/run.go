@@ -65,6 +65,10 @@ func (r *run) serve(ctx context.Context) error {
 		return err
 	}
 	close(r.ready)
+	listening := r.listening()
+	r.env.Log.Info("collector started", "listen", listening, "workers", r.cfg.Workers,
+		"rules", len(r.cfg.Rules), "aggregate_by", r.cfg.AggregateBy)
+	defer r.env.Log.Info("collector stopped", "listen", listening)
 
 	var workers sync.WaitGroup
 	for range r.cfg.Workers {
@@ -177,10 +181,8 @@ func (r *run) submit(sub *collector.Submission) {
 
 func (r *run) newSubmission(title string, t time.Time) *collector.Submission {
 	sub := collector.NewSubmission(title)
-	sub.AnalysisMode, sub.Queue, sub.Type = r.cfg.AnalysisMode, r.cfg.Queue, r.cfg.Type
-	sub.Tool, sub.ToolInstance = r.cfg.Tool, r.cfg.ToolInstance
+	r.cfg.Fields.Apply(sub, r.env.Global)
 	sub.EventTime = t.UTC()
-	sub.Tags = append(sub.Tags, r.cfg.Tags...)
 	return sub
 }
 
@@ -194,6 +196,19 @@ func (r *run) single(ev *Event, rule string) (*collector.Submission, error) {
 		return nil, err
 	}
 	return sub, nil
+}
+
+// listening names the bound addresses as TRANSPORT://HOST:PORT.
+func (r *run) listening() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, t := range []string{"udp", "tcp", "tls"} {
+		if a := r.addrs[t]; a != nil {
+			out = append(out, t+"://"+a.String())
+		}
+	}
+	return out
 }
 
 // Addr waits until the listeners are bound and returns the address of

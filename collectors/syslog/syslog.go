@@ -7,6 +7,7 @@ package syslog
 import (
 	"crypto/tls"
 	"crypto/x509"
+	_ "embed"
 	"fmt"
 	"net"
 	"os"
@@ -14,13 +15,23 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
-	"github.com/ace-collector/ace-collector/collectors/netobs"
+	"github.com/ace-collector/ace-collector/collectors/common/netobs"
 )
 
 // Kind is the collector type name.
 const Kind = "syslog"
 
-func init() { collector.Register(Kind, New) }
+//go:embed sample.ini
+var sampleConfig []byte
+
+func init() {
+	collector.Register(collector.Kind{
+		Name:    Kind,
+		Summary: "syslog listener (UDP, TCP, TLS): submits the RFC 5424/3164, CEF and LEEF events its rules select",
+		Sample:  sampleConfig,
+		New:     New,
+	})
+}
 
 // Config is the parsed [collector_NAME] section.
 type Config struct {
@@ -38,9 +49,7 @@ type Config struct {
 	AggregateMaxKeys                int
 	ShutdownTimeout                 time.Duration
 	RFC3164Location                 *time.Location
-
-	AnalysisMode, Queue, Type, Tool, ToolInstance string
-	Tags                                          []string
+	Fields                          collector.SubmissionFields
 }
 
 // Collector is a running syslog listener.
@@ -65,12 +74,8 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		AggregateMaxEvents: sec.Int("aggregate_max_events", 10, 1, 10000),
 		AggregateMaxKeys:   sec.Int("aggregate_max_keys", 10000, 1, 10_000_000),
 		ShutdownTimeout:    sec.Duration("shutdown_timeout", 10*time.Second),
-		AnalysisMode:       sec.String("analysis_mode", "correlation"),
-		Queue:              sec.String("queue", collector.DefaultQueue),
-		Type:               sec.String("submission_type", "syslog"),
-		Tool:               sec.String("tool", "syslog"),
-		ToolInstance:       sec.String("tool_instance", g.Hostname),
-		Tags:               sec.List("tags"),
+		Fields: collector.ParseSubmissionFields(sec, collector.SubmissionDefaults{
+			AnalysisMode: "correlation", Type: "syslog", Tool: "syslog"}),
 	}
 	for _, k := range []string{"listen_udp", "listen_tcp", "listen_tls"} {
 		if v := sec.String(k, ""); v != "" {

@@ -55,7 +55,8 @@ func TestUDPAndTCPRules(t *testing.T) {
 listen_tcp = 127.0.0.1:0
 rule_ssh = app_name = sshd && message ~ Failed password
 rule_cef = cef_severity >= 7
-tags = netsec`)
+tags = netsec
+group_assignments = g9`)
 	udp := dial(t, "udp", s.addr(t, "udp"))
 	tcp := dial(t, "tcp", s.addr(t, "tcp"))
 	send := []struct {
@@ -103,7 +104,8 @@ tags = netsec`)
 		}
 	}
 	if fw.EventTime != time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC) || fw.Type != "syslog" || fw.AnalysisMode != "correlation" ||
-		fw.ToolInstance != "test-host" || len(fw.Tags) != 1 {
+		fw.ToolInstance != "test-host" || fw.Tool != "syslog" || len(fw.Tags) != 1 ||
+		len(fw.GroupAssignments) != 1 || fw.GroupAssignments[0] != "g9" {
 		t.Errorf("submission fields %+v", fw)
 	}
 	var det struct {

@@ -69,7 +69,7 @@ func FromText(text string, set *collector.ObservableSet) {
 	}
 	for _, ip := range reIPv4.FindAllString(text, MaxTextObservables) {
 		if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
-			add(collector.ObsIPv4, a.String())
+			add(collector.IPObservable(a))
 		}
 	}
 	for _, d := range reFQDN.FindAllString(text, MaxTextObservables) {

@@ -45,18 +45,15 @@ func Observables(ev *Event, set *collector.ObservableSet) {
 			}
 			typ := m.typ
 			switch typ {
-			case collector.ObsIPv4:
+			case collector.ObsIPv4: // ipv4 or ipv6, by the address
 				a, err := netip.ParseAddr(v)
 				if err != nil {
 					continue
 				}
-				if a.Is6() && !a.Is4In6() {
-					typ = collector.ObsIPv6
-				}
-				v = a.Unmap().String()
-			case collector.ObsFQDN:
-				if _, err := netip.ParseAddr(v); err == nil {
-					typ = collector.ObsIPv4
+				typ, v = collector.IPObservable(a)
+			case collector.ObsFQDN: // a host field may hold an address
+				if a, err := netip.ParseAddr(v); err == nil {
+					typ, v = collector.IPObservable(a)
 				} else if !strings.Contains(v, ".") {
 					typ = collector.ObsHostname
 				}

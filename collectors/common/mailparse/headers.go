@@ -67,7 +67,7 @@ func (r *Result) addHeaders(raw textproto.MIMEHeader, depth int) {
 			if !r.opt.IncludePrivateIPs && !isPublic(ip) {
 				continue
 			}
-			r.Observables.AddValue(collector.ObsIPv4, ip.String(), ipTag)
+			r.Observables.AddIP(ip, ipTag)
 		}
 	}
 

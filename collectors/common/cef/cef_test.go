@@ -120,6 +120,29 @@ func TestObservables(t *testing.T) {
 	}
 }
 
+// Address fields map to ipv4 or ipv6 by the address (IPv4-mapped IPv6 is
+// ipv4); a host-name field holding an address is that address.
+func TestObservablesAddresses(t *testing.T) {
+	ev, err := Find(`<134>host CEF:0|V|P|1|sig|n|5|src=2001:db8::1 dst=::ffff:10.2.2.2 dvc=192.0.2.1 ` +
+		`shost=2001:db8::5 dhost=198.51.100.9 dvchost=x`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set collector.ObservableSet
+	Observables(ev, &set)
+	got := map[string]string{}
+	for _, o := range set.List() {
+		got[o.Type+"="+o.Value] = strings.Join(o.Tags, ",")
+	}
+	want := map[string]string{
+		"ipv6=2001:db8::1": "src", "ipv4=10.2.2.2": "dst", "ipv4=192.0.2.1": "device",
+		"ipv6=2001:db8::5": "src", "ipv4=198.51.100.9": "dst",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %v\nwant %v", got, want)
+	}
+}
+
 func TestSeverityNumber(t *testing.T) {
 	for in, want := range map[string]int{"7": 7, "Low": 3, "very-high": 10, "High": 8} {
 		if n, ok := SeverityNumber(in); !ok || n != want {

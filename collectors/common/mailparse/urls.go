@@ -83,11 +83,7 @@ func (r *Result) addURL(raw string) {
 	}
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	if ip, err := netip.ParseAddr(host); err == nil {
-		if ip.Is4() {
-			r.Observables.AddValue(collector.ObsIPv4, ip.String(), "url")
-		} else {
-			r.Observables.AddValue(collector.ObsIPv6, ip.String(), "url")
-		}
+		r.Observables.AddIP(ip, "url")
 		return
 	}
 	if isHostname(host) {
