@@ -215,3 +215,23 @@ directory = ` + t.TempDir() + `
 		t.Errorf("summary %q, want prefix %q", got, want)
 	}
 }
+
+// What `ace-collector sample KIND` prints, appended to a minimal
+// configuration, validates: the samples are usable as they are.
+func TestEveryKindsSampleValidatesInAMinimalConfig(t *testing.T) {
+	minimal := "[node_a]\nlocation = http://127.0.0.1:1\n[collection_group_g]\n"
+	for _, k := range collector.Kinds() {
+		t.Run(k.Name, func(t *testing.T) {
+			c, p, err := daemon.LoadData(k.Name+".ini", []byte(minimal+string(k.Sample)), daemon.LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if errs := p.List(); len(errs) > 0 {
+				t.Fatalf("sample of %s:\n%s", k.Name, problemText(errs))
+			}
+			if c.Kinds[k.Name] == 0 {
+				t.Errorf("sample of %s configures no %s collector", k.Name, k.Name)
+			}
+		})
+	}
+}

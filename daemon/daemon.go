@@ -63,8 +63,8 @@ type Daemon struct {
 // New builds the daemon from a validated configuration. It opens the store
 // (applying migrations), the ACE node databases and the status listener;
 // nothing runs until Run. On failure it releases what it had opened.
-func New(ctx context.Context, cfg *Config, o Options) (d *Daemon, err error) {
-	d = &Daemon{cfg: cfg, o: o, stats: collector.NewStats(), level: new(slog.LevelVar), health: newHealth()}
+func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
+	d := &Daemon{cfg: cfg, o: o, stats: collector.NewStats(), level: new(slog.LevelVar), health: newHealth()}
 	d.level.Set(cfg.Log.Level)
 	d.log = o.Log
 	if d.log == nil {
