@@ -3,7 +3,9 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +30,9 @@ const (
 // ACE, all deliberate: malformed JSON or wrong value types are a 400 with
 // a message (ACE: 500), a JSON null counts as absent (ACE: 500 for
 // event_time), an empty description or observable value is rejected (ACE
-// stores it or silently drops the observable).
+// stores it or silently drops the observable), and an event_time or
+// observable time of exactly 0001-01-01 00:00:00 UTC is rejected with its
+// own message (ACE stores it; here the zero time means "no time").
 func decodeAnalysis(doc string, companyName, remoteAddr string) (*Received, *httpError) {
 	var r map[string]json.RawMessage
 	dec := json.NewDecoder(strings.NewReader(doc))
@@ -39,7 +43,9 @@ func decodeAnalysis(doc string, companyName, remoteAddr string) (*Received, *htt
 	if r == nil {
 		return nil, badRequest("analysis field is not a valid JSON object: null")
 	}
-	if dec.More() {
+	// dec.More is false before a stray '}' or ']', so ask for one more
+	// token: only the end of the input is acceptable.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, badRequest("analysis field has data after the JSON object")
 	}
 	get := func(key string) (json.RawMessage, bool) {
@@ -108,6 +114,9 @@ func decodeAnalysis(doc string, companyName, remoteAddr string) (*Received, *htt
 			s = string(v)
 		}
 		t, err := ParseEventTime(strings.TrimSpace(s), nil)
+		if errors.Is(err, errZeroTime) {
+			return nil, badRequest("invalid event_time %s: %v; leave event_time out for the time of receipt", s, errZeroTime)
+		}
 		if err != nil {
 			return nil, badRequest("invalid event time format for %s (use %s format)", s, EventTimeFormat)
 		}
@@ -169,6 +178,9 @@ func decodeObservables(raw json.RawMessage) ([]collector.Observable, *httpError)
 				s = string(v)
 			}
 			t, err := ParseEventTime(strings.TrimSpace(s), nil)
+			if errors.Is(err, errZeroTime) {
+				return nil, badRequest("observable %d (%s) has an invalid time %s: %v; leave time out instead", i, obs.Type, s, errZeroTime)
+			}
 			if err != nil {
 				return nil, badRequest("an observable has an invalid time format %s (use %s format)", s, EventTimeFormat)
 			}

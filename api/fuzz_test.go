@@ -25,6 +25,10 @@ func FuzzParseEventTime(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// The zero time means "no time" downstream: never produced.
+		if got.IsZero() {
+			t.Fatalf("%q parsed to the zero time", s)
+		}
 		// Anything accepted is a real instant that survives ACE's canonical
 		// format (to the microsecond).
 		back, err := ParseEventTime(FormatEventTime(got), nil)
@@ -61,9 +65,19 @@ func FuzzDecodeAnalysis(f *testing.F) {
 		if !json.Valid(rec.Details) || len(bytes.TrimSpace(rec.Details)) == 0 {
 			t.Fatalf("details %q", rec.Details)
 		}
-		for _, o := range rec.Observables {
+		var sent struct {
+			Observables []struct {
+				Time json.RawMessage `json:"time"`
+			} `json:"observables"`
+		}
+		_ = json.Unmarshal([]byte(doc), &sent) // accepted, so it decodes
+		for i, o := range rec.Observables {
 			if o.Type == "" || o.Value == "" {
 				t.Fatalf("accepted observable %+v", o)
+			}
+			// A time that was sent is kept: a zero time would be dropped.
+			if tm := sent.Observables[i].Time; len(tm) > 0 && string(tm) != "null" && o.Time.IsZero() {
+				t.Fatalf("observable %d sent time %s, kept none", i, tm)
 			}
 		}
 		if rec.EventTime.IsZero() {

@@ -30,7 +30,9 @@ func FormatEventTime(t time.Time) string {
 //	YYYY-MM-DDTHH:MM:SS[.fff]Z           (RFC 3339)
 //
 // A value without an offset is interpreted in loc (nil means time.Local),
-// as ACE interprets it in the server's local time zone.
+// as ACE interprets it in the server's local time zone. The one instant
+// 0001-01-01 00:00:00 UTC is refused (see errZeroTime): ACE accepts it,
+// but here it cannot be told from an absent time.
 func ParseEventTime(s string, loc *time.Location) (time.Time, error) {
 	if loc == nil {
 		loc = time.Local
@@ -43,6 +45,13 @@ func ParseEventTime(s string, loc *time.Location) (time.Time, error) {
 }
 
 var errTimeSyntax = errors.New("not in a supported event time format")
+
+// errZeroTime refuses 0001-01-01 00:00:00 UTC, Go's zero time. Everywhere
+// past this parser (collector.Submission, Observable, the encoder) a zero
+// time means "no time given" and becomes "now" or is left out, so
+// accepting it would silently replace the value the client sent. Every
+// other instant of year 1 is kept as sent.
+var errZeroTime = errors.New("0001-01-01 00:00:00 UTC is the zero time, which means no time here")
 
 // timeScanner walks the fixed-position grammar of ACE's formats; it is a
 // hand parser so that the exact set of accepted inputs is explicit (Go's
@@ -178,6 +187,9 @@ func parseEventTime(s string, loc *time.Location) (time.Time, error) {
 	// canonical (UTC) form of an accepted time is itself valid.
 	if y := t.UTC().Year(); y < 1 || y > 9999 {
 		return time.Time{}, errors.New("year out of range in UTC")
+	}
+	if t.IsZero() {
+		return time.Time{}, errZeroTime
 	}
 	return t, nil
 }

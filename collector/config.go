@@ -3,6 +3,7 @@ package collector
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -258,34 +259,34 @@ func SplitList(v string) []string {
 	return out
 }
 
-// ParseDuration accepts Go durations, ACE's [DD:]HH:MM:SS, and bare seconds.
+// maxDurationSeconds is the largest whole number of seconds a
+// time.Duration holds (about 292 years).
+const maxDurationSeconds = math.MaxInt64 / int64(time.Second)
+
+// ParseDuration parses Go durations ("90s", "5m"), ACE's [DD:]HH:MM:SS form
+// and a bare decimal number of seconds ("30", "1.5"). Negative values, NaN,
+// infinities and values past time.Duration's range (about 292 years) are
+// errors: converting them would give a negative or arbitrary duration.
 func ParseDuration(v string) (time.Duration, error) {
 	v = strings.TrimSpace(v)
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		if n < 0 {
-			return 0, fmt.Errorf("duration %q is negative", v)
+	if strings.HasPrefix(v, "-") {
+		return 0, fmt.Errorf("duration %q is negative", v)
+	}
+	if isDecimal(v) {
+		n, err := strconv.ParseFloat(v, 64)
+		// float64(math.MaxInt64) rounds up to 2^63, so >= rejects exactly
+		// what does not fit.
+		if err != nil || n*float64(time.Second) >= math.MaxInt64 {
+			return 0, fmt.Errorf("duration %q is too large (at most %d seconds)", v, maxDurationSeconds)
 		}
 		return time.Duration(n * float64(time.Second)), nil
 	}
 	if strings.Contains(v, ":") {
-		parts := strings.Split(v, ":")
-		if len(parts) < 3 || len(parts) > 4 {
-			return 0, fmt.Errorf("duration %q: want [DD:]HH:MM:SS", v)
-		}
-		mult := []time.Duration{time.Second, time.Minute, time.Hour, 24 * time.Hour}
-		var d time.Duration
-		for i := range parts {
-			n, err := strconv.Atoi(parts[len(parts)-1-i])
-			if err != nil || n < 0 {
-				return 0, fmt.Errorf("duration %q: want [DD:]HH:MM:SS", v)
-			}
-			d += time.Duration(n) * mult[i]
-		}
-		return d, nil
+		return parseClock(v)
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		return 0, fmt.Errorf("duration %q: want e.g. 30s, 5m, 1h or HH:MM:SS", v)
+		return 0, fmt.Errorf("duration %q: want e.g. 30s, 5m, 1h, HH:MM:SS or a number of seconds (at most %d)", v, maxDurationSeconds)
 	}
 	if d < 0 {
 		return 0, fmt.Errorf("duration %q is negative", v)
@@ -293,7 +294,55 @@ func ParseDuration(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// ParseSize parses 512, 10k, 10KB, 25M, 1G (binary multiples).
+// parseClock parses [DD:]HH:MM:SS; each field is unsigned decimal digits,
+// and the total must fit a time.Duration.
+func parseClock(v string) (time.Duration, error) {
+	parts := strings.Split(v, ":")
+	if len(parts) < 3 || len(parts) > 4 {
+		return 0, fmt.Errorf("duration %q: want [DD:]HH:MM:SS", v)
+	}
+	mult := []int64{1, 60, 3600, 86400}
+	var secs int64
+	for i := range parts {
+		f := parts[len(parts)-1-i]
+		if !isDigits(f) {
+			return 0, fmt.Errorf("duration %q: want [DD:]HH:MM:SS", v)
+		}
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || n > (maxDurationSeconds-secs)/mult[i] {
+			return 0, fmt.Errorf("duration %q is too large (at most %d seconds)", v, maxDurationSeconds)
+		}
+		secs += n * mult[i]
+	}
+	return time.Duration(secs) * time.Second, nil
+}
+
+// isDigits reports whether s is one or more ASCII digits.
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isDecimal reports whether s is digits with an optional fraction ("30",
+// "1.5", "2.", ".5"), the only bare numbers accepted as seconds: no sign,
+// exponent, hex, NaN or Inf.
+func isDecimal(s string) bool {
+	whole, frac, dot := strings.Cut(s, ".")
+	if !dot {
+		return isDigits(whole)
+	}
+	return (whole == "" || isDigits(whole)) && (frac == "" || isDigits(frac)) && whole+frac != ""
+}
+
+// ParseSize parses 512, 10k, 10KB, 25M, 1G (binary multiples). Signs and
+// values past int64 are errors.
 func ParseSize(v string) (int64, error) {
 	s := strings.ToUpper(strings.TrimSpace(v))
 	s = strings.TrimSuffix(strings.TrimSuffix(s, "IB"), "B")
@@ -308,9 +357,13 @@ func ParseSize(v string) (int64, error) {
 			mult, s = 1<<30, s[:len(s)-1]
 		}
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n < 0 {
+	s = strings.TrimSpace(s)
+	if !isDigits(s) {
 		return 0, fmt.Errorf("size %q: want a number with an optional k, M or G suffix", v)
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("size %q is too large (at most %d bytes)", v, int64(math.MaxInt64))
 	}
 	return n * mult, nil
 }

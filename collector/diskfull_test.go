@@ -43,11 +43,12 @@ func (q *fullQueue) Enqueue(ctx context.Context, w collector.QueuedWork) (bool, 
 }
 
 type rig struct {
-	t     *testing.T
-	store *persistence.Store
-	q     *fullQueue
-	rt    *collector.Runtime
-	stats *collector.Stats
+	t        *testing.T
+	store    *persistence.Store
+	q        *fullQueue
+	rt       *collector.Runtime
+	stats    *collector.Stats
+	incoming string // the runtime's incoming directory
 }
 
 func newRig(t *testing.T, dir string) *rig {
@@ -57,15 +58,33 @@ func newRig(t *testing.T, dir string) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	r := &rig{t: t, store: store, q: &fullQueue{CollectorQueue: store.ForCollector()}, stats: collector.NewStats()}
+	r := &rig{t: t, store: store, q: &fullQueue{CollectorQueue: store.ForCollector()}, stats: collector.NewStats(),
+		incoming: filepath.Join(dir, "incoming")}
 	r.rt, err = collector.NewRuntime(collector.RuntimeOptions{
-		Queue: r.q, IncomingDir: filepath.Join(dir, "incoming"), Stats: r.stats,
+		Queue: r.q, IncomingDir: r.incoming, Stats: r.stats,
 		Groups: []collector.GroupTarget{{Name: "main", Coverage: 100}}, Global: collector.Global{Hostname: "t"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// noStagedFiles fails when the runtime's incoming directory holds anything:
+// a refused submission must not leave its staged copies behind.
+func (r *rig) noStagedFiles() {
+	r.t.Helper()
+	ents, err := os.ReadDir(r.incoming)
+	if err != nil {
+		r.t.Fatalf("reading the incoming directory: %v", err)
+	}
+	if len(ents) != 0 {
+		names := make([]string, len(ents))
+		for i, e := range ents {
+			names[i] = e.Name()
+		}
+		r.t.Fatalf("staged files left behind in %s: %v", r.incoming, names)
+	}
 }
 
 func (r *rig) backlog() int64 {
@@ -156,9 +175,7 @@ func TestSubmitNamesDiskFull(t *testing.T) {
 	if _, err := os.Stat(src); err != nil {
 		t.Fatalf("the source file was not kept: %v", err)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(r.t.TempDir(), "incoming")); len(ents) != 0 {
-		t.Fatalf("staged files left behind: %v", ents)
-	}
+	r.noStagedFiles()
 	if r.stats.Get("src", "store_full") != 1 || r.stats.Get("src", "store_failed") != 1 {
 		t.Fatalf("refusal not counted: store_full %d, store_failed %d", r.stats.Get("src", "store_full"), r.stats.Get("src", "store_failed"))
 	}
@@ -271,11 +288,18 @@ func TestFiledropKeepsFilesWhileDiskFull(t *testing.T) {
 	if err := os.Rename(p+".tmp", p); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "refusals", func() bool { return r.q.refused.Load() >= 3 })
+	// Wait on the last counter of each refusal: the queue refuses, the
+	// runtime counts store_full and returns, and only then does filedrop
+	// count submit_failed. Waiting on the queue's count instead raced the
+	// runtime's counters.
+	eventually(t, "refusals", func() bool { return r.stats.Get("drop", "submit_failed") >= 3 })
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("filedrop did not keep the file while the disk was full: %v", err)
 	}
-	if r.stats.Get("drop", "store_full") < 3 || r.stats.Get("drop", "submit_failed") < 3 {
+	if n := r.q.refused.Load(); n < 3 {
+		t.Fatalf("filedrop counted 3 failed submissions but the queue refused %d", n)
+	}
+	if r.stats.Get("drop", "store_full") < 3 {
 		t.Fatalf("refusals not counted: store_full %d, submit_failed %d",
 			r.stats.Get("drop", "store_full"), r.stats.Get("drop", "submit_failed"))
 	}
