@@ -89,8 +89,10 @@ func load(paths []string, datas [][]byte, o LoadOptions) (*Config, *collector.Pr
 	o.defaults()
 	p := &collector.Problems{}
 	srcs := make([]any, 0, len(paths))
-	for _, data := range datas {
-		// TODO(merge h-store): collector.INIDuplicates(paths[i], data)
+	for i, data := range datas {
+		for _, e := range collector.INIDuplicates(paths[i], data) {
+			p.AddErr(e)
+		}
 		srcs = append(srcs, data)
 	}
 	f, err := ini.LoadSources(ini.LoadOptions{SpaceBeforeInlineComment: true}, srcs[0], srcs[1:]...)

@@ -235,3 +235,14 @@ func TestEveryKindsSampleValidatesInAMinimalConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestDuplicateSectionsAndKeysAreErrors(t *testing.T) {
+	conf := "[node_a]\nlocation = http://127.0.0.1:1\n[collection_group_g]\ncoverage = 10\ncoverage = 20\n[node_a]\nlocation = http://127.0.0.1:2\n"
+	_, p := load(t, conf, nil)
+	text := problemText(p.List())
+	for _, want := range []string{`test.ini:5: [collection_group_g] key "coverage" also set at line 4`, "test.ini:6: section [node_a] also starts at line 1"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("duplicate not reported with %s:\n%s", want, text)
+		}
+	}
+}
