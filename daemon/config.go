@@ -204,7 +204,6 @@ func (c *Config) parseCollectors(cf *collector.ConfigFile) {
 	}
 }
 
-
 // Summary is one line saying what the configuration loaded.
 func (c *Config) Summary() string {
 	var kinds []string

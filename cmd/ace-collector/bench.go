@@ -15,16 +15,9 @@ func benchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench [flags]",
 		Short: "Measure the whole pipeline on loopback",
-		Long: `Measure the whole pipeline in one process: synthetic submissions from --producers
-concurrent sources go through the real durable store and collection groups (built
-by the daemon's constructor) to receivers on 127.0.0.1, one per group. It first
-measures a plain Go HTTP client against the same kind of receiver (the loopback
-ceiling), then prints end-to-end submissions/s, the enqueue-only rate, latency
-percentiles, peak RSS and the pipeline/ceiling ratio.
-
-Receivers (--node): light parses ACE's request and stores nothing, so the
-collector is what is measured; store is api.Server as 'sink' runs it (files
-written, fsync'd only with --node-fsync).`,
+		Long: `Measure the whole pipeline in one process (the daemon's own constructor) against
+receivers on 127.0.0.1, after measuring the loopback HTTP ceiling; see README
+"Benchmark" for the receivers (--node light or store) and what each figure means.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.NodeFsync && o.Node != "store" {

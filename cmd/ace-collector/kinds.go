@@ -32,7 +32,7 @@ func sampleCmd() *cobra.Command {
 		Short: "Print a collector kind's documented sample section",
 		Long: `Print a collector kind's documented sample [collector_NAME] section: every key
 with its default and what it means. Append it to a configuration and edit it.`,
-		Args: exactArgs(1),
+		Args: cobra.ExactArgs(1),
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			var out []cobra.Completion
 			for _, k := range collector.Kinds() {

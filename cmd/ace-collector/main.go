@@ -94,13 +94,3 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	}
 	return nil
 }
-
-// exactArgs wants n positional arguments.
-func exactArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != n {
-			return usageError{fmt.Errorf("want %d argument(s), got %d", n, len(args))}
-		}
-		return nil
-	}
-}

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 
 	"github.com/spf13/cobra"
@@ -26,7 +25,7 @@ of submissions whose records were lost are moved beside it, never deleted.
 store is not rebuilt unless --force is given. Refused while a daemon holds the store.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := loadValid(files)
+			c, err := daemon.LoadValid(files)
 			if err != nil {
 				return err
 			}
@@ -50,7 +49,7 @@ store is not rebuilt unless --force is given. Refused while a daemon holds the s
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 			rep, moved, lostDir, err := daemon.Recover(cmd.Context(), c, log)
 			if rep != nil {
-				printRecoverReport(out, c.Store.Path, rep, moved, lostDir)
+				daemon.WriteRecoverReport(out, c.Store.Path, rep, moved, lostDir)
 			}
 			return err
 		},
@@ -59,27 +58,4 @@ store is not rebuilt unless --force is given. Refused while a daemon holds the s
 	cmd.Flags().BoolVar(&check, "check", false, "report whether the store is damaged; change nothing")
 	cmd.Flags().BoolVar(&force, "force", false, "rebuild the store even if it passes its integrity check")
 	return cmd
-}
-
-func printRecoverReport(w io.Writer, path string, rep *persistence.RecoverReport, moved int, lostDir string) {
-	fmt.Fprintf(w, "damaged store moved to %s (kept; delete it yourself once you no longer need it)\n", rep.DamagedPath)
-	if rep.OpenError != "" {
-		fmt.Fprintf(w, "the damaged store could not be read at all (%s): the new store at %s is empty\n", rep.OpenError, path)
-	}
-	for _, t := range rep.Tables {
-		fmt.Fprintf(w, "  %-26s salvaged %8d   lost %8d\n", t.Table, t.Copied, t.Lost)
-		for _, p := range t.Problems {
-			fmt.Fprintf(w, "      %s\n", p)
-		}
-	}
-	fmt.Fprintf(w, "delivery states re-queued (lost, may be delivered twice): %d\n", rep.Requeued)
-	fmt.Fprintf(w, "delivery states of lost submissions dropped: %d\n", rep.Dangling)
-	fmt.Fprintf(w, "claims of the stopped daemon released: %d\n", rep.Unlocked)
-	if rep.Stateless > 0 {
-		fmt.Fprintf(w, "submissions with no delivery state and no configured group (kept, not delivered): %d\n", rep.Stateless)
-	}
-	if moved > 0 {
-		fmt.Fprintf(w, "incoming directories of lost submissions moved to %s: %d\n", lostDir, moved)
-	}
-	fmt.Fprintf(w, "lost (upper bound: unreadable row ids): %d; new store ready at %s — start the daemon again\n", rep.Lost(), path)
 }

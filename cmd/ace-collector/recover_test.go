@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/daemon"
 	"github.com/ace-collector/ace-collector/persistence"
 )
 
@@ -31,7 +32,7 @@ func TestRunRefusesDamagedStoreAndRecoverSalvages(t *testing.T) {
 	sink := startProc(t, bin, filepath.Join(dir, "sink.log"), "sink", "--http", "--listen", "127.0.0.1:0", "--dir", sinkDir)
 	defer sink.stop(t, 10*time.Second)
 	cfg := writeCrashConfig(t, dir, sink.waitLog(ctx, t, sinkAddrRE))
-	c, err := loadValid([]string{cfg})
+	c, err := daemon.LoadValid([]string{cfg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,32 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ace-collector/ace-collector/daemon"
 )
-
-// loadValid loads a configuration and fails on any problem, so nothing
-// (least of all the backlog) is touched under a config that did not validate.
-func loadValid(files []string) (*daemon.Config, error) {
-	c, p, err := daemon.Load(files, daemon.LoadOptions{})
-	if err != nil {
-		return nil, err
-	}
-	if err := p.Err(); err != nil {
-		return nil, fmt.Errorf("invalid configuration (run `ace-collector validate`):\n%w", err)
-	}
-	return c, nil
-}
 
 func runCmd() *cobra.Command {
 	var files []string
@@ -40,7 +24,7 @@ SIGHUP reloads the configuration: tuning rules, node lists, node translation and
 the log level take effect at once; other changes are logged as needing a restart.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadValid(files)
+			cfg, err := daemon.LoadValid(files)
 			if err != nil {
 				return err
 			}
@@ -95,26 +79,15 @@ Exit status 1 when there is any error.`,
 			}
 			fmt.Fprintln(out, c.Summary())
 			if n := len(p.List()); n > 0 {
-				fmt.Fprintf(out, "%d error(s), %d warning(s) in %s\n", n, len(p.Warnings()), joinFiles(files))
+				fmt.Fprintf(out, "%d error(s), %d warning(s) in %s\n", n, len(p.Warnings()), strings.Join(files, ", "))
 				return exitError(1)
 			}
-			fmt.Fprintf(out, "%s: configuration is valid (%d warning(s))\n", joinFiles(files), len(p.Warnings()))
+			fmt.Fprintf(out, "%s: configuration is valid (%d warning(s))\n", strings.Join(files, ", "), len(p.Warnings()))
 			return nil
 		},
 	}
 	configFlag(cmd, &files)
 	return cmd
-}
-
-func joinFiles(files []string) string {
-	s := ""
-	for i, f := range files {
-		if i > 0 {
-			s += ", "
-		}
-		s += f
-	}
-	return s
 }
 
 func statusCmd() *cobra.Command {
@@ -127,55 +100,10 @@ func statusCmd() *cobra.Command {
 answers, the queue part is read from the store itself (no live counters then).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := loadValid(files)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if c.StatusListen != "" {
-				path := "/status"
-				if asJSON {
-					path = "/status.json"
-				}
-				if err := fetchStatus(cmd.Context(), "http://"+c.StatusListen+path, out); err == nil {
-					return nil
-				}
-			}
-			store, err := openAdminStore(cmd.Context(), c)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			rep, err := daemon.StoreReport(cmd.Context(), store, c.Instance, versionString())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return json.NewEncoder(out).Encode(rep)
-			}
-			fmt.Fprintln(out, "(no daemon answering on", c.StatusListen+"; showing the store only)")
-			rep.WriteText(out)
-			return nil
+			return daemon.PrintStatus(cmd.Context(), files, asJSON, versionString(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	configFlag(cmd, &files)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (snake_case keys)")
 	return cmd
-}
-
-func fetchStatus(ctx context.Context, url string, out io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	_, err = io.Copy(out, resp.Body)
-	return err
 }
