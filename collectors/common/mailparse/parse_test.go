@@ -269,3 +269,16 @@ func TestPathologicalInputsAreFast(t *testing.T) {
 		}
 	}
 }
+
+// A URL whose host is an address gives that address, typed by
+// collector.IPObservable (an IPv4-mapped IPv6 host is ipv4).
+func TestURLAddressHosts(t *testing.T) {
+	raw := "From: a@b.example\r\nSubject: hosts\r\n\r\n" +
+		"http://192.0.2.10/a http://[2001:db8::7]/b https://[::ffff:198.51.100.4]:8443/c\r\n"
+	r := Parse([]byte(raw), Options{})
+	for _, w := range [][2]string{{"ipv4", "192.0.2.10"}, {"ipv6", "2001:db8::7"}, {"ipv4", "198.51.100.4"}} {
+		if find(r, w[0], w[1]) == nil {
+			t.Errorf("missing %s %s in %v", w[0], w[1], r.Observables.List())
+		}
+	}
+}

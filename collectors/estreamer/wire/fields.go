@@ -166,27 +166,41 @@ func (b *Block) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = strconv.AppendQuote(out, f.Name)
+		out = appendJSONString(out, f.Name)
 		out = append(out, ':')
 		v := b.Values[i]
 		switch f.Kind {
 		case KU8, KU16, KU32, KU64:
 			out = strconv.AppendUint(out, v.U, 10)
 		case KString:
-			s, err := json.Marshal(v.S)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s...)
+			out = appendJSONString(out, v.S)
 		case KIP:
-			out = strconv.AppendQuote(out, netip.AddrFrom16([16]byte(v.B)).Unmap().String())
+			out = appendJSONString(out, netip.AddrFrom16([16]byte(v.B)).Unmap().String())
 		case KUUID:
-			out = strconv.AppendQuote(out, FormatUUID(v.B))
+			out = appendJSONString(out, FormatUUID(v.B))
 		default:
-			out = strconv.AppendQuote(out, hex.EncodeToString(v.B))
+			out = append(out, '"')
+			out = hex.AppendEncode(out, v.B)
+			out = append(out, '"')
 		}
 	}
 	return append(out, '}'), nil
+}
+
+// appendJSONString appends s as a JSON string, exactly as encoding/json
+// writes it. Field names, addresses and UUIDs are printable ASCII that
+// needs no escaping and is copied as is: quoting them through strconv was
+// over a third of the time spent encoding a record.
+func appendJSONString(out []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // a string always encodes
+			return append(out, b...)
+		}
+	}
+	out = append(out, '"')
+	out = append(out, s...)
+	return append(out, '"')
 }
 
 // decodeBlock decodes data as one block of layout l. The block header must
