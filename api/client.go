@@ -9,11 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
@@ -50,18 +49,24 @@ type ClientOptions struct {
 // Client talks to ACE nodes. It is safe for concurrent use; connections
 // are pooled and reused across nodes.
 type Client struct {
-	opts      ClientOptions
-	transport *http.Transport
-	rc        *retryablehttp.Client
-	log       *slog.Logger
-	now       func() time.Time
+	opts ClientOptions
+	tr   *reloadingTransport
+	rc   *retryablehttp.Client
+	log  *slog.Logger
+	now  func() time.Time
 	// toolInstance is sent when a submission has none, like ace_api's
 	// "ace_api:<fqdn>".
 	toolInstance string
+
+	warnMu     sync.Mutex
+	certWarned map[string]time.Time // location → last WARN about its certificate
 }
 
 // NewClient builds a client. TLS verification is ON unless
 // InsecureSkipVerify is set (ACE's ace_api silently disabled it, §10.18).
+// The CA file and the client certificate and key are read now, and read
+// again whenever they change on disk (checked before each request), so a
+// rotated CA or certificate needs no restart.
 func NewClient(o ClientOptions) (*Client, error) {
 	if o.APIKeyHeader == "" {
 		o.APIKeyHeader = DefaultAPIKeyHeader
@@ -82,20 +87,9 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	tlsConf, err := clientTLSConfig(o)
+	tr, err := newReloadingTransport(o, log)
 	if err != nil {
 		return nil, err
-	}
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment, // like python-requests
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       tlsConf,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
 	}
 	rc := &retryablehttp.Client{
 		HTTPClient:   &http.Client{Transport: tr, Timeout: o.Timeout},
@@ -108,8 +102,8 @@ func NewClient(o ClientOptions) (*Client, error) {
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
 	host, _ := os.Hostname()
-	return &Client{opts: o, transport: tr, rc: rc, log: log, now: time.Now,
-		toolInstance: "ace-collector:" + host}, nil
+	return &Client{opts: o, tr: tr, rc: rc, log: log, now: time.Now,
+		toolInstance: "ace-collector:" + host, certWarned: map[string]time.Time{}}, nil
 }
 
 func clientTLSConfig(o ClientOptions) (*tls.Config, error) {
@@ -151,30 +145,6 @@ func retryPolicy(ctx context.Context, resp *http.Response, err error) (bool, err
 	return (&StatusError{StatusCode: resp.StatusCode}).Transient(), nil
 }
 
-// BaseURL turns a node location into the URL prefix of its API:
-// "host:port" → https://host:port/api (ACE nodes serve HTTPS; ace_api
-// always uses https), "http://host:port" → plain HTTP, "https://..." as is.
-func BaseURL(location string) (string, error) {
-	loc := strings.TrimSpace(location)
-	if loc == "" {
-		return "", localErrorf("empty node location")
-	}
-	if !strings.Contains(loc, "://") {
-		loc = "https://" + loc
-	}
-	u, err := url.Parse(loc)
-	if err != nil {
-		return "", localErrorf("node location %q: %w", location, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", localErrorf("node location %q: scheme must be http or https", location)
-	}
-	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", localErrorf("node location %q: want host[:port] or http(s)://host[:port]", location)
-	}
-	return strings.TrimRight(u.String(), "/") + "/api", nil
-}
-
 // SubmitResult is ACE's answer to an accepted submission.
 type SubmitResult struct {
 	UUID          string          // the root uuid the node assigned
@@ -183,11 +153,14 @@ type SubmitResult struct {
 
 // Submit delivers sub to the node at location. It returns a *StatusError
 // for a non-2xx answer; use Transient to decide whether to retry.
+//
+// Errors never carry credentials (see RedactError).
 func (c *Client) Submit(ctx context.Context, location string, sub *collector.Submission) (*SubmitResult, error) {
-	base, err := BaseURL(location)
+	loc, err := ParseLocation(location)
 	if err != nil {
 		return nil, err
 	}
+	base := loc.BaseURL()
 	if sub.ToolInstance == "" {
 		cp := *sub
 		cp.ToolInstance = c.toolInstance
@@ -213,33 +186,33 @@ func (c *Client) Submit(ctx context.Context, location string, sub *collector.Sub
 		req.Header.Set(SubmissionUUIDHeader, sub.UUID)
 	}
 	start := time.Now()
-	status, text, err := c.do(req)
+	status, text, err := c.do(req, loc)
 	if err != nil {
-		return nil, fmt.Errorf("submitting %s to %s: %w", sub.UUID, location, err)
+		return nil, RedactError(fmt.Errorf("submitting %s to %s: %w", sub.UUID, loc.HostPort(), err))
 	}
 	res, err := parseSubmitAnswer(status, text)
 	if err != nil {
-		return nil, fmt.Errorf("submitting %s to %s: %w", sub.UUID, location, err)
+		return nil, RedactError(fmt.Errorf("submitting %s to %s: %w", sub.UUID, loc.HostPort(), err))
 	}
-	c.log.Debug("submitted", "submission", sub.UUID, "node", location, "remote_uuid", res.UUID,
+	c.log.Debug("submitted", "uuid", sub.UUID, "node", loc.HostPort(), "remote_uuid", res.UUID,
 		"files", len(sub.Files), "bytes", body.length, "took", time.Since(start))
 	return res, nil
 }
 
 // Ping checks that location answers ACE's ping ({"result": "pong"}).
 func (c *Client) Ping(ctx context.Context, location string) error {
-	base, err := BaseURL(location)
+	loc, err := ParseLocation(location)
 	if err != nil {
 		return err
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, base+"/common/ping", nil)
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, loc.BaseURL()+"/common/ping", nil)
 	if err != nil {
 		return localErrorf("building request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	status, text, err := c.do(req)
+	status, text, err := c.do(req, loc)
 	if err != nil {
-		return fmt.Errorf("pinging %s: %w", location, err)
+		return RedactError(fmt.Errorf("pinging %s: %w", loc.HostPort(), err))
 	}
 	var ans struct {
 		Result string `json:"result"`
@@ -248,20 +221,23 @@ func (c *Client) Ping(ctx context.Context, location string) error {
 		if err == nil {
 			err = errors.New(`want {"result": "pong"}`)
 		}
-		return fmt.Errorf("pinging %s: %w", location, &ProtocolError{StatusCode: status, Body: string(text), Err: err})
+		return RedactError(fmt.Errorf("pinging %s: %w", loc.HostPort(), &ProtocolError{StatusCode: status, Body: string(text), Err: err}))
 	}
 	return nil
 }
 
 // do sends the request (with retries) and returns a 2xx answer's body, or
 // a *StatusError.
-func (c *Client) do(req *retryablehttp.Request) (int, []byte, error) {
+func (c *Client) do(req *retryablehttp.Request, loc Location) (int, []byte, error) {
 	if c.opts.APIKey != "" {
 		req.Header.Set(c.opts.APIKeyHeader, c.opts.APIKey)
 	}
 	req.Header.Set("User-Agent", "ace-collector")
 	resp, err := c.rc.Do(req)
 	if err != nil {
+		if isCertError(err) {
+			c.warnCertificate(loc, err)
+		}
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
@@ -304,8 +280,28 @@ func parseSubmitAnswer(status int, text []byte) (*SubmitResult, error) {
 	return &SubmitResult{UUID: res.UUID, TuningMatches: res.TuningMatches}, nil
 }
 
+// certWarnEvery rate-limits the WARN about one node's certificate: every
+// delivery attempt fails the same way until someone fixes it.
+const certWarnEvery = time.Minute
+
+// warnCertificate logs a node's failed certificate verification at WARN,
+// at most once per certWarnEvery per node.
+func (c *Client) warnCertificate(loc Location, err error) {
+	now := c.now()
+	c.warnMu.Lock()
+	last, seen := c.certWarned[loc.HostPort()]
+	if seen && now.Sub(last) < certWarnEvery {
+		c.warnMu.Unlock()
+		return
+	}
+	c.certWarned[loc.HostPort()] = now
+	c.warnMu.Unlock()
+	c.log.Warn("TLS verification of the node's certificate failed; check ca_chain_path and the node's certificate",
+		"node", loc.HostPort(), "kind", FailureKind(err), "error", RedactError(err))
+}
+
 // Close releases idle connections.
-func (c *Client) Close() { c.transport.CloseIdleConnections() }
+func (c *Client) Close() { c.tr.close() }
 
 // slogLeveled routes retryablehttp's logging to slog at debug level: the
 // caller logs outcomes; per-attempt chatter is only useful when debugging.

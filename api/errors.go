@@ -150,6 +150,54 @@ func Transient(err error) bool {
 	return false
 }
 
+// Failure kinds FailureKind returns: what went wrong, for logs and
+// counters. A certificate problem is its own kind, never a server error.
+const (
+	KindCertificate = "certificate" // the node's certificate failed verification
+	KindTLS         = "tls"         // another TLS handshake failure
+	KindTimeout     = "timeout"     // connect, handshake or answer took too long
+	KindConnect     = "connect"     // refused, reset, DNS or routing failure
+	KindServer      = "server"      // HTTP 5xx, 408 or 429: the node cannot take it now
+	KindRejected    = "rejected"    // another HTTP 4xx: the node refused this request
+	KindProtocol    = "protocol"    // a 2xx answer that is not the ACE API's
+	KindLocal       = "local"       // a problem on this side (bad location, unreadable file)
+	KindCanceled    = "canceled"    // the caller's context was cancelled
+	KindOther       = "other"
+)
+
+// FailureKind classifies an error returned by Submit or Ping ("" for nil).
+func FailureKind(err error) string {
+	if err == nil {
+		return ""
+	}
+	var se *StatusError
+	var le *LocalError
+	var pe *ProtocolError
+	var ne net.Error
+	switch {
+	case errors.As(err, &se):
+		if se.Transient() {
+			return KindServer
+		}
+		return KindRejected
+	case errors.As(err, &le):
+		return KindLocal
+	case errors.As(err, &pe):
+		return KindProtocol
+	case errors.Is(err, context.Canceled):
+		return KindCanceled
+	case isCertError(err):
+		return KindCertificate
+	case isTLSError(err):
+		return KindTLS
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return KindTimeout
+	case Transient(err):
+		return KindConnect
+	}
+	return KindOther
+}
+
 var transportFailures = []string{
 	"server closed idle connection",
 	"transport connection broken",

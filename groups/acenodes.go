@@ -41,10 +41,13 @@ type ACENodes struct {
 	o   ACENodesOptions
 	sem chan struct{} // one query at a time; waiters reuse its answer
 
-	mu      sync.Mutex
-	cached  []Node
-	fetched time.Time
-	ok      bool
+	mu       sync.Mutex
+	cached   []Node
+	fetched  time.Time
+	ok       bool
+	lastErr  error     // the last failed read, reused for CacheTTL
+	failedAt time.Time // when it failed
+	warnedAt time.Time // last WARN about serving the previous list
 }
 
 // NewACENodes returns a node source over an ACE database.
@@ -67,7 +70,8 @@ func NewACENodes(db *sqlx.DB, o ACENodesOptions) *ACENodes {
 // Nodes returns the available nodes, least loaded first (COUNT(workload),
 // then the oldest last_update, as ACE orders them). If the database cannot
 // be read, the last answer is reused while it is younger than Freshness;
-// after that the error is returned.
+// after that the error is returned. A failed read is not repeated for
+// CacheTTL, so waiting workers do not hammer a database that is down.
 func (a *ACENodes) Nodes(ctx context.Context) ([]Node, error) {
 	if nodes, ok := a.fromCache(a.o.CacheTTL); ok {
 		return nodes, nil
@@ -78,22 +82,63 @@ func (a *ACENodes) Nodes(ctx context.Context) ([]Node, error) {
 		return nil, ctx.Err()
 	}
 	defer func() { <-a.sem }()
-	// Another caller may have refreshed while this one waited.
+	// Another caller may have refreshed (or failed) while this one waited.
 	if nodes, ok := a.fromCache(a.o.CacheTTL); ok {
 		return nodes, nil
 	}
-	nodes, err := a.query(ctx)
+	err := a.recentError()
+	var nodes []Node
+	if err == nil {
+		nodes, err = a.query(ctx)
+	}
 	if err != nil {
-		if old, ok := a.fromCache(a.o.Freshness); ok && ctx.Err() == nil {
-			a.o.Logger.Warn("reading ACE nodes failed; using the previous list", "err", err)
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		a.failed(err)
+		if old, ok := a.fromCache(a.o.Freshness); ok {
+			a.warnStale(err)
 			return old, nil
 		}
 		return nil, err
 	}
 	a.mu.Lock()
-	a.cached, a.fetched, a.ok = nodes, a.o.Now(), true
+	a.cached, a.fetched, a.ok, a.lastErr = nodes, a.o.Now(), true, nil
 	a.mu.Unlock()
 	return cloneNodes(nodes), nil
+}
+
+func (a *ACENodes) recentError() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lastErr != nil && a.o.Now().Sub(a.failedAt) < a.o.CacheTTL {
+		return a.lastErr
+	}
+	return nil
+}
+
+func (a *ACENodes) failed(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lastErr != err {
+		a.lastErr, a.failedAt = err, a.o.Now()
+	}
+}
+
+// warnStale logs, at most once a minute, that the previous list is used.
+func (a *ACENodes) warnStale(err error) {
+	a.mu.Lock()
+	now := a.o.Now()
+	due := now.Sub(a.warnedAt) >= time.Minute
+	if due {
+		a.warnedAt = now
+	}
+	age := now.Sub(a.fetched)
+	a.mu.Unlock()
+	if due {
+		a.o.Logger.Warn("reading ACE nodes failed; using the previous list", "company_id", a.o.CompanyID,
+			"list_age", age, "error", err)
+	}
 }
 
 func (a *ACENodes) fromCache(maxAge time.Duration) ([]Node, bool) {

@@ -132,6 +132,18 @@ func TestACENodes(t *testing.T) {
 	if _, err := src.Nodes(ctx); err == nil || !strings.Contains(err.Error(), "reading ACE nodes") {
 		t.Fatalf("after Freshness: err %v", err)
 	}
+
+	// A failed read is not repeated within CacheTTL (waiting workers do
+	// not hammer a database that is down), and is after it.
+	mysqltest.Exec(t, dsn, `RENAME TABLE nodes_gone TO nodes`)
+	clk.Advance(4 * time.Second)
+	if _, err := src.Nodes(ctx); err == nil {
+		t.Fatal("the database was read again within CacheTTL of a failure")
+	}
+	clk.Advance(time.Second)
+	if again, err := src.Nodes(ctx); err != nil || len(again) != 5 {
+		t.Fatalf("after CacheTTL: %d nodes, %v", len(again), err)
+	}
 }
 
 func TestACENodesOtherCompanyAndFreshness(t *testing.T) {
@@ -164,4 +176,38 @@ func TestACENodesOtherCompanyAndFreshness(t *testing.T) {
 			t.Errorf("company %d freshness %v: %v, want %v", tc.company, tc.freshness, got, tc.want)
 		}
 	}
+}
+
+// An ACE node database that cannot be read (here: its nodes table gone)
+// blocks a group without full delivery instead of failing its work; the
+// work is delivered once the table is back.
+func TestACENodeDatabaseUnreadableLeavesWorkReady(t *testing.T) {
+	dsn := aceNodesDB(t)
+	n := newNode(t)
+	mysqltest.Exec(t, dsn, `INSERT INTO company (id, name) VALUES (3, 'live')`,
+		fmt.Sprintf(`INSERT INTO nodes (id, name, location, company_id, last_update, any_mode) VALUES (9, 'live', '%s', 3, NOW(), 1)`, n.location()),
+		`RENAME TABLE nodes TO nodes_gone`)
+	ctx := testCtx(t)
+	db, err := persistence.OpenMySQL(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	src := NewACENodes(db, ACENodesOptions{CompanyID: 3, CacheTTL: 20 * time.Millisecond, Logger: quietLog()})
+	p := startPipelineWith(t, t.TempDir(), "[database_ace]\n[collection_group_g]\ndatabase = ace\ncompany_id = 3\nfull_delivery = no\n"+fast,
+		func(o *Options) { o.Sources = map[string]NodeSource{"g": src} })
+	p.submit(3, nil)
+	p.waitUntil(ctx, "blocked", func() bool {
+		return strings.HasPrefix(p.groupStatus("g").Blocked, "node source failing: groups: reading ACE nodes of company 3")
+	})
+	if got := p.count("g", "READY"); got != 3 {
+		t.Fatalf("%d READY, want 3 (ERROR %d)", got, p.count("g", "ERROR"))
+	}
+	if len(p.logLines("level=WARN", "delivery blocked", "reading ACE nodes of company 3")) != 1 {
+		t.Fatalf("no WARN about the node database:\n%s", p.logs.String())
+	}
+	mysqltest.Exec(t, dsn, `RENAME TABLE nodes_gone TO nodes`)
+	n.waitFor(ctx, 3)
+	p.waitUntil(ctx, "cleanup", func() bool { return p.backlog() == 0 })
+	p.waitUntil(ctx, "unblocked", func() bool { return p.groupStatus("g").Blocked == "" })
 }

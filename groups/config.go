@@ -5,9 +5,7 @@
 package groups
 
 import (
-	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
@@ -258,28 +256,4 @@ func parseNode(s *collector.Section, name string) (Node, bool) {
 		}
 	}
 	return n, true
-}
-
-func checkLocation(loc string) error {
-	rest := strings.TrimPrefix(strings.TrimPrefix(loc, "http://"), "https://")
-	if rest == "" || strings.ContainsAny(rest, " /?#") {
-		return fmt.Errorf("location %q: want host:port, optionally prefixed with http:// or https://", loc)
-	}
-	return nil
-}
-
-// parseTranslation accepts ACE's two forms: "src_host:src_port,dst_host:dst_port"
-// (the code) and "src_host:src_port,dst_host,dst_port" (the documentation).
-func parseTranslation(v string) (string, string, error) {
-	parts := strings.Split(v, ",")
-	for i := range parts {
-		parts[i] = strings.TrimSpace(parts[i])
-	}
-	switch {
-	case len(parts) == 2 && parts[0] != "" && parts[1] != "":
-		return parts[0], parts[1], nil
-	case len(parts) == 3 && parts[0] != "" && parts[1] != "" && parts[2] != "":
-		return parts[0], parts[1] + ":" + parts[2], nil
-	}
-	return "", "", fmt.Errorf("%q: want src_host:src_port,dst_host:dst_port", v)
 }

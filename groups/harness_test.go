@@ -170,6 +170,13 @@ func startPipeline(t *testing.T, conf string) *pipeline {
 
 func startPipelineIn(t *testing.T, dir, conf string) *pipeline {
 	t.Helper()
+	return startPipelineWith(t, dir, conf, nil)
+}
+
+// startPipelineWith lets the test adjust the manager's options (node
+// sources, for instance) before it starts.
+func startPipelineWith(t *testing.T, dir, conf string, adjust func(*Options)) *pipeline {
+	t.Helper()
 	f, err := ini.Load([]byte(conf))
 	if err != nil {
 		t.Fatal(err)
@@ -199,8 +206,12 @@ func startPipelineIn(t *testing.T, dir, conf string) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr, err := New(Options{Config: cfg, Queue: store, Instance: "test", Stats: stats, Log: log,
-		PollInterval: 50 * time.Millisecond, Grace: 2 * time.Second})
+	o := Options{Config: cfg, Queue: store, Instance: "test", Stats: stats, Log: log,
+		PollInterval: 50 * time.Millisecond, Grace: 2 * time.Second}
+	if adjust != nil {
+		adjust(&o)
+	}
+	mgr, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,7 @@ type group struct {
 	client Submitter
 	scope  string
 	log    *slog.Logger
+	block  *blocker
 }
 
 // New validates options and builds the per-group clients.
@@ -89,6 +90,7 @@ func New(o Options) (*Manager, error) {
 	m := &Manager{o: o, health: newNodeHealth()}
 	for _, gc := range o.Config.Enabled() {
 		g := &group{m: m, cfg: gc, scope: "group:" + gc.Name, log: o.Log.With("group", gc.Name)}
+		g.block = newBlocker(g.log)
 		g.source = o.Sources[gc.Name]
 		if g.source == nil {
 			if gc.Database != "" {
@@ -200,11 +202,11 @@ func (m *Manager) housekeeping(ctx context.Context, owners []string) {
 		}
 		for _, o := range owners {
 			if err := m.o.Queue.Touch(ctx, o); err != nil && ctx.Err() == nil {
-				m.o.Log.Warn("refreshing claims failed", "owner", o, "err", err)
+				m.o.Log.Warn("refreshing claims failed", "owner", o, "error", err)
 			}
 		}
 		if n, err := m.o.Queue.ReleaseStale(ctx, stale); err != nil && ctx.Err() == nil {
-			m.o.Log.Warn("releasing stale claims failed", "err", err)
+			m.o.Log.Warn("releasing stale claims failed", "error", err)
 		} else if n > 0 {
 			m.o.Log.Warn("took over stale claims of a stopped instance", "count", n, "older_than", stale)
 		}
@@ -215,6 +217,17 @@ func (m *Manager) housekeeping(ctx context.Context, owners []string) {
 			}
 		}
 	}
+}
+
+// Groups reports every running group and what, if anything, holds up its
+// delivery.
+func (m *Manager) Groups() []GroupStatus {
+	out := make([]GroupStatus, 0, len(m.groups))
+	for _, g := range m.groups {
+		reason, since := g.block.status()
+		out = append(out, GroupStatus{Name: g.cfg.Name, Type: TypeACE, Blocked: reason, BlockedSince: since})
+	}
+	return out
 }
 
 // NodeStatus is one node's delivery health, for status pages.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/api"
+	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/persistence"
 )
 
@@ -15,8 +16,9 @@ func (g *group) work(ctx, hard context.Context, owner string) {
 	q := g.m.o.Queue
 	errWait := time.Second
 	for ctx.Err() == nil {
-		// With every node backing off (or none listed), claiming would only
-		// put the backlog back again: wait for a node instead.
+		// With the node source failing, or (full delivery) no node listed
+		// or every node backing off, claiming would only put the backlog
+		// back again: wait for a node instead.
 		if until, blocked := g.blocked(ctx); blocked {
 			sleep(ctx, time.Until(until))
 			continue
@@ -27,14 +29,17 @@ func (g *group) work(ctx, hard context.Context, owner string) {
 			if ctx.Err() != nil {
 				return
 			}
-			g.log.Error("claiming work failed", "err", err, "retry_in", errWait)
+			g.log.Error("claiming work failed", "error", err, "retry_in", errWait)
 			sleep(ctx, errWait)
 			errWait = min(errWait*2, 30*time.Second)
 			continue
 		}
 		errWait = time.Second
 		if len(items) == 0 {
-			g.idle(ctx, changed)
+			if !g.idle(ctx, changed) {
+				// Nothing waits, so no mode is held back any more.
+				g.block.clear(modeLayer, "")
+			}
 			continue
 		}
 		// Outcomes are recorded every few items rather than once per batch,
@@ -47,22 +52,34 @@ func (g *group) work(ctx, hard context.Context, owner string) {
 	}
 }
 
-// blocked reports whether a full-delivery group has no usable node now, and
-// until when to wait. Without full delivery the items are claimed and failed
-// (ACE's behaviour), so such a group is never blocked.
+// blocked reports whether the group cannot deliver now, and until when to
+// wait, recording the reason for logs and status. A failing node source
+// blocks every group: its work stays READY (never failed for it). Without
+// full delivery an empty list or backed-off nodes do not block: the items
+// are claimed and failed or tried once (ACE's behaviour).
 func (g *group) blocked(ctx context.Context) (time.Time, bool) {
-	if !g.cfg.FullDelivery {
-		return time.Time{}, false
-	}
-	nodes, err := g.nodes(ctx)
+	list, err := g.nodes(ctx)
 	now := time.Now()
-	if err != nil || len(nodes) == 0 {
+	if err != nil {
+		if ctx.Err() == nil {
+			g.block.set(nodeLayer, "source", "node source failing: "+api.Redact(err.Error()))
+		}
 		return now.Add(g.m.o.PollInterval), true
 	}
-	soonest, ok := g.m.health.allDown(nodes, now)
-	if !ok {
+	if !g.cfg.FullDelivery {
+		g.block.clear(nodeLayer, "")
 		return time.Time{}, false
 	}
+	if len(list.usable) == 0 {
+		g.block.set(nodeLayer, "none", list.none(g.cfg.TargetNodes))
+		return now.Add(g.m.o.PollInterval), true
+	}
+	soonest, ok := g.m.health.allDown(list.usable, now)
+	if !ok {
+		g.block.clear(nodeLayer, "")
+		return time.Time{}, false
+	}
+	g.block.set(nodeLayer, "backoff", "all nodes backing off until "+soonest.Format(time.RFC3339))
 	return soonest, true
 }
 
@@ -76,15 +93,17 @@ func (g *group) finish(ctx context.Context, owner string, results []persistence.
 	if err := g.m.o.Queue.Finish(fctx, g.cfg.Name, owner, results); err != nil {
 		// The claims stay LOCKED; they are released at the next start or
 		// taken over as stale, and the items delivered again.
-		g.log.Error("recording delivery outcomes failed", "err", err, "items", len(results))
+		g.log.Error("recording delivery outcomes failed", "error", err, "items", len(results))
 	}
 }
 
 // idle waits until new work is committed, the earliest backed-off item is
-// due, or the poll interval passes.
-func (g *group) idle(ctx context.Context, changed <-chan struct{}) {
+// due, or the poll interval passes. It reports whether the group has READY
+// items waiting (true when that could not be read).
+func (g *group) idle(ctx context.Context, changed <-chan struct{}) bool {
 	wait := g.m.o.PollInterval
-	if next, ok, err := g.m.o.Queue.NextDue(ctx, g.cfg.Name); err == nil && ok {
+	next, waiting, err := g.m.o.Queue.NextDue(ctx, g.cfg.Name)
+	if err == nil && waiting {
 		if d := time.Until(next); d < wait {
 			wait = max(d, 5*time.Millisecond)
 		}
@@ -96,6 +115,7 @@ func (g *group) idle(ctx context.Context, changed <-chan struct{}) {
 	case <-changed:
 	case <-t.C:
 	}
+	return waiting || err != nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -107,63 +127,109 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// nodes lists the group's usable nodes: target_nodes applied, locations
-// translated.
-func (g *group) nodes(ctx context.Context) ([]Node, error) {
+// nodes lists the group's nodes: target_nodes applied, locations
+// translated and checked. A node whose location cannot be delivered to
+// (from an ACE node database: config validation refuses static ones) is
+// left out and reported, rather than parking every item sent its way.
+func (g *group) nodes(ctx context.Context) (nodeList, error) {
 	all, err := g.source.Nodes(ctx)
 	if err != nil {
-		return nil, err
+		return nodeList{}, err
 	}
-	out := make([]Node, 0, len(all))
+	l := nodeList{usable: make([]Node, 0, len(all))}
 	for _, n := range all {
 		if len(g.cfg.TargetNodes) > 0 && !slices.Contains(g.cfg.TargetNodes, n.Name) {
 			continue
 		}
 		n.Location = g.m.o.Config.Translation.Apply(n.Location)
-		out = append(out, n)
+		if err := checkLocation(n.Location); err != nil {
+			l.refused = append(l.refused, fmt.Sprintf("node %s: %v", n.Name, err))
+			g.block.warn("location:"+n.Name, "node left out: its location is unusable", "node", n.Name, "error", err)
+			continue
+		}
+		l.usable = append(l.usable, n)
 	}
-	return out, nil
+	return l, nil
 }
 
 func (g *group) deliverBatch(ctx, hard context.Context, items []persistence.Item) []persistence.Result {
-	results := make([]persistence.Result, 0, len(items))
-	nodes, err := g.nodes(ctx)
+	list, err := g.nodes(ctx)
 	if err != nil {
-		g.log.Error("listing nodes failed", "err", err)
-	}
-	if len(nodes) == 0 && !g.cfg.FullDelivery {
-		// ACE: without full delivery, work for a group with no node is
-		// failed instead of piling up — but only this group's READY work.
-		for _, it := range items {
-			results = append(results, persistence.Result{WorkID: it.WorkID, Outcome: persistence.Failed, Error: "no node available"})
+		// The source failed after the check before the claim. An error
+		// listing nodes says nothing about whether nodes exist: the work
+		// goes back to READY, never failed.
+		if ctx.Err() == nil {
+			g.block.set(nodeLayer, "source", "node source failing: "+api.Redact(err.Error()))
 		}
-		n, ferr := g.m.o.Queue.FailReady(ctx, g.cfg.Name, "no node available")
-		g.m.o.Stats.Add(g.scope, "errors", int64(len(items))+n)
-		g.log.Warn("no node available; failing waiting work (full_delivery = no)", "items", int64(len(items))+n, "err", ferr)
-		return results
+		return release(items, time.Now().Add(g.m.o.PollInterval))
 	}
+	if len(list.usable) == 0 && !g.cfg.FullDelivery {
+		return g.failNoNode(ctx, items, list.none(g.cfg.TargetNodes))
+	}
+	results := make([]persistence.Result, 0, len(items))
+	var missing string             // an analysis mode no node accepts
+	attempted := map[string]bool{} // modes a node was found for
 	for i, it := range items {
 		if ctx.Err() != nil {
 			// Shutting down: what has not started goes back to READY.
-			for _, rest := range items[i:] {
-				results = append(results, persistence.Result{WorkID: rest.WorkID, Outcome: persistence.Release, NextAttempt: time.Now()})
-			}
+			results = append(results, release(items[i:], time.Now())...)
 			break
 		}
-		results = append(results, g.deliverOne(hard, it, nodes))
+		res, mode, found := g.deliverOne(hard, it, list.usable)
+		if found {
+			attempted[mode] = true
+		} else if mode != "" {
+			missing = mode
+		}
+		results = append(results, res)
+	}
+	if missing != "" {
+		g.block.set(modeLayer, "mode:"+missing, fmt.Sprintf("no node for analysis mode %q", missing))
+	} else {
+		for mode := range attempted {
+			g.block.clear(modeLayer, "mode:"+mode)
+		}
 	}
 	return results
 }
 
-func (g *group) deliverOne(ctx context.Context, it persistence.Item, nodes []Node) persistence.Result {
+// failNoNode is ACE's rule for a group without full delivery whose node
+// list (read successfully) is empty: its waiting work is failed instead of
+// piling up — but only this group's READY work.
+func (g *group) failNoNode(ctx context.Context, items []persistence.Item, reason string) []persistence.Result {
+	results := make([]persistence.Result, 0, len(items))
+	for _, it := range items {
+		results = append(results, persistence.Result{WorkID: it.WorkID, Outcome: persistence.Failed, Error: reason})
+	}
+	n, ferr := g.m.o.Queue.FailReady(ctx, g.cfg.Name, reason)
+	g.m.o.Stats.Add(g.scope, "errors", int64(len(items))+n)
+	args := []any{"items", int64(len(items)) + n, "reason", reason}
+	if ferr != nil {
+		args = append(args, "error", ferr)
+	}
+	g.log.Warn("no node available; failing waiting work (full_delivery = no)", args...)
+	return results
+}
+
+func release(items []persistence.Item, at time.Time) []persistence.Result {
+	out := make([]persistence.Result, len(items))
+	for i, it := range items {
+		out[i] = persistence.Result{WorkID: it.WorkID, Outcome: persistence.Release, NextAttempt: at}
+	}
+	return out
+}
+
+// deliverOne delivers one item. It also returns the item's analysis mode
+// and whether some node accepts it (mode "" when the record is unreadable).
+func (g *group) deliverOne(ctx context.Context, it persistence.Item, nodes []Node) (persistence.Result, string, bool) {
 	res := persistence.Result{WorkID: it.WorkID}
 	stats := g.m.o.Stats
 	sub, err := decode(it)
 	if err != nil {
 		stats.Add(g.scope, "quarantined", 1)
-		g.log.Error("quarantining unreadable submission", "uuid", it.UUID, "err", err)
+		g.log.Error("quarantining unreadable submission", "uuid", it.UUID, "error", err)
 		res.Outcome, res.Error = g.failOutcome(), err.Error()
-		return res
+		return res, "", false
 	}
 	var cands []Node
 	for _, n := range nodes {
@@ -176,15 +242,24 @@ func (g *group) deliverOne(ctx context.Context, it persistence.Item, nodes []Nod
 		stats.Add(g.scope, "no_node", 1)
 		msg := fmt.Sprintf("no node accepts analysis mode %q", sub.AnalysisMode)
 		if !g.cfg.FullDelivery {
+			g.log.Warn("delivery failed; not retried (full_delivery = no)", "uuid", sub.UUID, "reason", msg)
 			res.Outcome, res.Error = persistence.Failed, msg
 			stats.Add(g.scope, "errors", 1)
-			return res
+			return res, sub.AnalysisMode, false
 		}
 		res.Outcome, res.Error = persistence.Release, msg
 		res.NextAttempt = now.Add(backoff(2, g.cfg.BackoffMin, g.cfg.BackoffMax))
-		return res
+		return res, sub.AnalysisMode, false
 	}
-	idx, soonest := g.m.health.pick(cands, now)
+	return g.submit(ctx, it, sub, cands), sub.AnalysisMode, true
+}
+
+// submit sends sub to the least busy usable candidate and turns the answer
+// into the item's outcome.
+func (g *group) submit(ctx context.Context, it persistence.Item, sub *collector.Submission, cands []Node) persistence.Result {
+	res := persistence.Result{WorkID: it.WorkID}
+	stats := g.m.o.Stats
+	idx, soonest := g.m.health.pick(cands, time.Now())
 	if idx < 0 {
 		if g.cfg.FullDelivery {
 			// Every candidate is backing off: wait for the first to return.
@@ -206,6 +281,10 @@ func (g *group) deliverOne(ctx context.Context, it persistence.Item, nodes []Nod
 	transient := err != nil && api.Transient(err)
 	downUntil := g.m.health.done(node.Location, transient && ctx.Err() == nil, time.Now(), g.cfg.BackoffMin, g.cfg.BackoffMax)
 	log := g.log.With("uuid", sub.UUID, "node", node.Name, "location", node.Location)
+	if err != nil {
+		err = api.RedactError(err)
+		log = log.With("kind", api.FailureKind(err), "error", err)
+	}
 	switch {
 	case err == nil:
 		stats.Add(g.scope, "delivered", 1)
@@ -215,7 +294,7 @@ func (g *group) deliverOne(ctx context.Context, it persistence.Item, nodes []Nod
 		res.Outcome, res.NextAttempt = persistence.Release, time.Now()
 	case !g.cfg.FullDelivery:
 		stats.Add(g.scope, "errors", 1)
-		log.Warn("delivery failed; not retried (full_delivery = no)", "err", err)
+		log.Warn("delivery failed; not retried (full_delivery = no)")
 		res.Outcome, res.Error = persistence.Failed, err.Error()
 	case transient:
 		stats.Add(g.scope, "retried", 1)
@@ -224,11 +303,11 @@ func (g *group) deliverOne(ctx context.Context, it persistence.Item, nodes []Nod
 		if downUntil.After(next) {
 			next = downUntil
 		}
-		log.Info("delivery failed; will retry", "err", err, "attempt", it.Attempts+1, "retry_at", next.Format(time.RFC3339))
+		log.Warn("delivery failed; will retry", "attempt", it.Attempts+1, "retry_at", next.Format(time.RFC3339))
 		res.Outcome, res.Error, res.NextAttempt = persistence.Retry, err.Error(), next
 	default:
 		stats.Add(g.scope, "errors", 1)
-		log.Error("delivery rejected; parked as ERROR (ace-collector queue retry puts it back)", "err", err)
+		log.Warn("delivery rejected; parked as ERROR (ace-collector queue retry puts it back)")
 		res.Outcome, res.Error = persistence.Park, err.Error()
 	}
 	return res
