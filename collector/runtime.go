@@ -93,8 +93,8 @@ type Runtime struct {
 	// fullLogged: when "store full" was last logged (unix nanoseconds).
 	fullLogged atomic.Int64
 	health     healthBook
-	// tuning: per collector, the rules after a reload (nil before one).
-	tuning atomic.Pointer[map[string]*Tuning]
+	// tuning: the rules after a reload (nil before one).
+	tuning atomic.Pointer[[]*TuningRule]
 }
 
 // NewRuntime checks options and fills defaults.

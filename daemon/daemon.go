@@ -104,14 +104,15 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	d.metrics = newMetrics(d)
 	d.mgr, err = groups.New(groups.Options{
 		Config: cfg.Groups, Queue: d.store, Instance: cfg.Instance, Sources: d.sources.ByGroup,
 		Clients: o.Clients, Stats: d.stats, Log: d.log, Grace: cfg.Grace, PollInterval: o.PollInterval,
+		Delivered: d.metrics.delivered,
 	})
 	if err != nil {
 		return nil, err
 	}
-	d.metrics = newMetrics(d)
 	if !o.NoStatus {
 		d.statusLn = o.StatusListener
 		if d.statusLn == nil && cfg.StatusListen != "" {

@@ -47,7 +47,16 @@ func (d *Daemon) Health(ctx context.Context) *HealthReport {
 		}
 		h.Collectors[c.Name] = comp
 	}
-	// TODO(merge h-groupsapi): groups' blocked reasons from d.mgr.Groups()
+	for _, g := range d.mgr.Groups() {
+		comp := Component{OK: g.Blocked == ""}
+		if g.Blocked != "" {
+			comp.Error = g.Blocked
+			since := g.BlockedSince
+			comp.Since = &since
+			h.Problems = append(h.Problems, fmt.Sprintf("group %s: %s", g.Name, g.Blocked))
+		}
+		h.Groups[g.Name] = comp
+	}
 	sort.Strings(h.Problems)
 	if len(h.Problems) > 0 {
 		h.Status = "unhealthy"

@@ -21,6 +21,7 @@ type Report struct {
 	Backlog  int64         `json:"backlog"`
 	Queue    []QueueCount  `json:"queue"`
 	Counters []CounterItem `json:"counters"`
+	Groups   []GroupItem   `json:"groups"`
 	Nodes    []NodeItem    `json:"nodes"`
 	Errors   []ErrorItem   `json:"recent_errors"`
 	Health   *HealthReport `json:"health,omitempty"`
@@ -42,9 +43,18 @@ type CounterItem struct {
 	Value int64  `json:"value"`
 }
 
+// GroupItem is one collection group and what, if anything, holds it up.
+type GroupItem struct {
+	Name         string     `json:"name"`
+	Type         string     `json:"type"`
+	Blocked      string     `json:"blocked,omitempty"`
+	BlockedSince *time.Time `json:"blocked_since,omitempty"`
+}
+
 // NodeItem is one node's delivery health.
 type NodeItem struct {
 	Node      string     `json:"node"`
+	Location  string     `json:"location"`
 	InFlight  int        `json:"in_flight"`
 	Failures  int        `json:"failures"`
 	DownUntil *time.Time `json:"backing_off_until,omitempty"`
@@ -96,12 +106,20 @@ func (d *Daemon) Report(ctx context.Context) (*Report, error) {
 		r.Counters = append(r.Counters, CounterItem{Scope: c.Scope, Event: c.Event, Value: c.Value})
 	}
 	for _, n := range d.mgr.Nodes() {
-		it := NodeItem{Node: n.Location, InFlight: n.InFlight, Failures: n.Failures}
+		it := NodeItem{Node: n.Name, Location: n.Location, InFlight: n.InFlight, Failures: n.Failures}
 		if time.Now().Before(n.DownUntil) {
 			t := n.DownUntil
 			it.DownUntil = &t
 		}
 		r.Nodes = append(r.Nodes, it)
+	}
+	for _, g := range d.mgr.Groups() {
+		it := GroupItem{Name: g.Name, Type: g.Type, Blocked: g.Blocked}
+		if g.Blocked != "" {
+			since := g.BlockedSince
+			it.BlockedSince = &since
+		}
+		r.Groups = append(r.Groups, it)
 	}
 	r.Health = d.Health(ctx)
 	return r, nil
@@ -131,16 +149,21 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\n", q.Group, state, q.Count)
 	}
 	tw.Flush()
+	for _, g := range r.Groups {
+		if g.Blocked != "" {
+			fmt.Fprintf(w, "group %s is blocked since %s: %s\n", g.Name, g.BlockedSince.Format(time.RFC3339), g.Blocked)
+		}
+	}
 	if len(r.Nodes) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NODE\tIN FLIGHT\tFAILURES\tBACKING OFF UNTIL")
+		fmt.Fprintln(tw, "NODE\tLOCATION\tIN FLIGHT\tFAILURES\tBACKING OFF UNTIL")
 		for _, n := range r.Nodes {
 			until := "-"
 			if n.DownUntil != nil {
 				until = n.DownUntil.Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", n.Node, n.InFlight, n.Failures, until)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", n.Node, n.Location, n.InFlight, n.Failures, until)
 		}
 		tw.Flush()
 	}

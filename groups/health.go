@@ -36,6 +36,7 @@ type nodeHealth struct {
 }
 
 type nodeState struct {
+	name      string // the node's name (metrics label), not its address
 	inFlight  int
 	failures  int
 	downUntil time.Time
@@ -62,6 +63,7 @@ func (h *nodeHealth) pick(cands []Node, now time.Time) (int, time.Time) {
 	var soonest time.Time
 	for i, n := range cands {
 		st := h.state(n.Location)
+		st.name = n.Name
 		if now.Before(st.downUntil) {
 			if soonest.IsZero() || st.downUntil.Before(soonest) {
 				soonest = st.downUntil

@@ -42,6 +42,9 @@ type Options struct {
 	Clients  map[string]Submitter  // per group; default: built from the group's settings
 	Stats    *collector.Stats
 	Log      *slog.Logger
+	// Delivered, if set, is told how long each delivered submission took
+	// from being stored to being delivered (the latency histogram).
+	Delivered func(group string, sinceStored time.Duration)
 	// Grace is how long in-flight deliveries may take after shutdown starts.
 	Grace time.Duration
 	// PollInterval bounds how long an idle worker waits before looking
@@ -232,7 +235,8 @@ func (m *Manager) Groups() []GroupStatus {
 
 // NodeStatus is one node's delivery health, for status pages.
 type NodeStatus struct {
-	Location  string
+	Name      string // the node's name ([node_NAME] or ACE's nodes.name)
+	Location  string // the address delivered to, after translation
 	InFlight  int
 	Failures  int
 	DownUntil time.Time
@@ -242,7 +246,7 @@ type NodeStatus struct {
 func (m *Manager) Nodes() []NodeStatus {
 	var out []NodeStatus
 	for loc, st := range m.health.snapshot() {
-		out = append(out, NodeStatus{Location: loc, InFlight: st.inFlight, Failures: st.failures, DownUntil: st.downUntil})
+		out = append(out, NodeStatus{Name: st.name, Location: loc, InFlight: st.inFlight, Failures: st.failures, DownUntil: st.downUntil})
 	}
 	slices.SortFunc(out, func(a, b NodeStatus) int {
 		if a.Location < b.Location {

@@ -288,6 +288,9 @@ func (g *group) submit(ctx context.Context, it persistence.Item, sub *collector.
 	switch {
 	case err == nil:
 		stats.Add(g.scope, "delivered", 1)
+		if f := g.m.o.Delivered; f != nil && it.InsertDate > 0 {
+			f(g.cfg.Name, time.Since(time.UnixMilli(it.InsertDate)))
+		}
 		log.Debug("delivered", "remote_uuid", out.UUID, "took", time.Since(start))
 		res.Outcome = persistence.Completed
 	case ctx.Err() != nil:

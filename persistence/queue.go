@@ -36,7 +36,7 @@ func (s *Store) Claim(ctx context.Context, group, owner string, limit int) ([]It
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("locking work: %w", err)
 		}
-		q, args, err = sqlx.In(`SELECT w.id, w.uuid, w.mode, w.work, d.attempts
+		q, args, err = sqlx.In(`SELECT w.id, w.uuid, w.mode, w.work, d.attempts, w.insert_date
 			FROM incoming_workload w JOIN work_distribution d ON d.work_id = w.id AND d.group_id = ?
 			WHERE w.id IN (?) ORDER BY d.next_attempt, w.id`, gid, ids)
 		if err != nil {

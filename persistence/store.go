@@ -64,6 +64,8 @@ type Item struct {
 	Mode     string `db:"mode"`
 	Payload  []byte `db:"work"`
 	Attempts int    `db:"attempts"`
+	// InsertDate is when the submission was stored (unix milliseconds).
+	InsertDate int64 `db:"insert_date"`
 }
 
 // Outcome of one delivery attempt.
