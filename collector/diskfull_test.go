@@ -275,10 +275,11 @@ func TestFiledropKeepsFilesWhileDiskFull(t *testing.T) {
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("filedrop did not keep the file while the disk was full: %v", err)
 	}
-	if r.stats.Get("drop", "store_full") < 3 || r.stats.Get("drop", "submit_failed") < 3 {
-		t.Fatalf("refusals not counted: store_full %d, submit_failed %d",
-			r.stats.Get("drop", "store_full"), r.stats.Get("drop", "submit_failed"))
-	}
+	// The counters are added after Enqueue returned: wait for them rather
+	// than read them at the moment the third refusal happened.
+	eventually(t, "refusals counted as store_full and submit_failed", func() bool {
+		return r.stats.Get("drop", "store_full") >= 3 && r.stats.Get("drop", "submit_failed") >= 3
+	})
 	r.q.full.Store(false)
 	eventually(t, "the file stored", func() bool { return r.backlog() == 1 })
 	eventually(t, "the file disposed", func() bool { _, err := os.Stat(p); return os.IsNotExist(err) })
