@@ -213,7 +213,6 @@ func TestReloadAppliesTuningAndRefusesBadConfig(t *testing.T) {
 	eventually(t, "still delivering after a refused reload", func() bool { return received() == 2 })
 }
 
-
 // logf logs and returns false, for the last look of a condition.
 func logf(t *testing.T, format string, args ...any) bool {
 	if testing.Verbose() {

@@ -2,6 +2,7 @@ package all_test
 
 import (
 	"bytes"
+	"flag"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -19,6 +20,10 @@ import (
 	"github.com/ace-collector/ace-collector/collector"
 	_ "github.com/ace-collector/ace-collector/collectors/all"
 )
+
+// -update rewrites the "## Sample" block of every kind's page from the
+// kind's embedded sample: go test ./collectors/all -run Page -update
+var update = flag.Bool("update", false, "rewrite the sample block of the docs/collectors pages")
 
 // loadOptions are the daemon loader's INI options.
 var loadOptions = ini.LoadOptions{SpaceBeforeInlineComment: true}
@@ -151,9 +156,12 @@ func TestEveryKindHasItsPage(t *testing.T) {
 				t.Fatalf("the kind has no page: %v", err)
 			}
 			sample := bytes.TrimSpace(k.Sample)
+			if *update {
+				page = withSample(t, path, page, sample)
+			}
 			i := bytes.Index(page, sample)
 			if i < 0 {
-				t.Fatalf("%s does not show the kind's sample verbatim", path)
+				t.Fatalf("%s does not show the kind's sample verbatim (go test ./collectors/all -run Page -update copies it)", path)
 			}
 			prose := string(page[:i]) + string(page[i+len(sample):])
 			for _, key := range sampleKeys(t, k) {
@@ -166,6 +174,26 @@ func TestEveryKindHasItsPage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withSample replaces everything after the page's "## Sample" heading
+// with the sample in an ini code block, and writes the page.
+func withSample(t *testing.T, path string, page, sample []byte) []byte {
+	t.Helper()
+	const heading = "\n## Sample\n"
+	i := bytes.Index(page, []byte(heading))
+	if i < 0 {
+		t.Fatalf("%s has no %q heading", path, strings.TrimSpace(heading))
+	}
+	var b bytes.Buffer
+	b.Write(page[:i+len(heading)])
+	b.WriteString("\n```ini\n")
+	b.Write(sample)
+	b.WriteString("\n```\n")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 // The log vocabulary in collectors/: errors under "error" (never "err"),
