@@ -41,7 +41,7 @@ func (s *Store) enqueueBatch(reqs []*enqueueReq) {
 	if err != nil && len(live) > 1 {
 		// One bad submission (say, larger than MySQL's max_allowed_packet)
 		// must not fail the others that happened to share its commit.
-		s.log.Debug("group commit failed, writing its submissions one by one", "n", len(live), "err", err)
+		s.log.Debug("group commit failed, writing its submissions one by one", "n", len(live), "error", err)
 		ok := false
 		for _, r := range live {
 			one := []*enqueueReq{r}

@@ -7,6 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
@@ -67,8 +70,39 @@ func (s *Store) openMySQL(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseForeignSchema(ctx, db, dbName); err != nil {
+		db.Close()
+		return err
+	}
 	s.db, s.d, s.dbName = db, mysqlDialect, dbName
 	return nil
+}
+
+// aceTables are tables of ACE's own databases (its collection queue and
+// its main database). The queue's tables share ACE's names, so a store
+// pointed at ACE's database would otherwise fail with a raw "table already
+// exists" — or worse, mix its rows with ACE's.
+var aceTables = []string{"incoming_workload", "work_distribution", "persistence", "alerts", "nodes", "workload"}
+
+// refuseForeignSchema refuses a database that holds ACE's tables but was
+// not created by this project (no migration version table).
+func refuseForeignSchema(ctx context.Context, db *sqlx.DB, dbName string) error {
+	var tables []string
+	q, args, err := sqlx.In(`SELECT table_name FROM information_schema.tables
+		WHERE table_schema = ? AND table_name IN (?)`, dbName, append([]string{"goose_db_version"}, aceTables...))
+	if err != nil {
+		return err
+	}
+	if err := db.SelectContext(ctx, &tables, q, args...); err != nil {
+		return fmt.Errorf("persistence: mysql %s: listing tables: %w", dbName, err)
+	}
+	if len(tables) == 0 || slices.Contains(tables, "goose_db_version") {
+		return nil
+	}
+	sort.Strings(tables)
+	return fmt.Errorf("persistence: mysql database %s already holds ACE's tables (%s) and was not created by ace-collector: "+
+		"give the collector's queue a database of its own (e.g. CREATE DATABASE ace_collector) and name it in [database_NAME] database",
+		dbName, strings.Join(tables, ", "))
 }
 
 // OpenMySQL opens a connection pool to a MySQL/MariaDB database with the

@@ -183,7 +183,7 @@ func salvage(ctx context.Context, o RecoverOptions, fresh string, rep *RecoverRe
 	}
 	if err != nil {
 		rep.OpenError = err.Error()
-		o.Logger.Error("the damaged store cannot be read at all; the fresh store is empty", "err", err)
+		o.Logger.Error("the damaged store cannot be read at all; the fresh store is empty", "error", err)
 		return nil
 	}
 	for _, t := range salvageTables {
@@ -221,7 +221,7 @@ func salvageTable(ctx context.Context, src, dst *sqlx.DB, t table, log *slog.Log
 	lo, hi, err := rowidBounds(ctx, src, dst, t.name)
 	if err != nil {
 		ts.Problems = append(ts.Problems, fmt.Sprintf("row id range unreadable, nothing copied: %v", err))
-		log.Error("salvage: table unreadable", "table", t.name, "err", err)
+		log.Error("salvage: table unreadable", "table", t.name, "error", err)
 		return ts
 	}
 	if hi < lo {

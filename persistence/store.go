@@ -246,7 +246,7 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		if err == nil || !s.d.retryable(err) {
 			return err
 		}
-		s.log.Debug("retrying transaction", "attempt", attempt+1, "err", err)
+		s.log.Debug("retrying transaction", "attempt", attempt+1, "error", err)
 		select {
 		case <-ctx.Done():
 			return errors.Join(err, ctx.Err())
@@ -265,7 +265,7 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 		if err == nil || !s.d.retryable(err) {
 			return res, err
 		}
-		s.log.Debug("retrying statement", "attempt", attempt+1, "err", err)
+		s.log.Debug("retrying statement", "attempt", attempt+1, "error", err)
 		select {
 		case <-ctx.Done():
 			return nil, errors.Join(err, ctx.Err())
