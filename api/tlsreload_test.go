@@ -83,6 +83,9 @@ func TestClientPicksUpRotatedCAAndCertificate(t *testing.T) {
 	current.Store(gen1.serverConf)
 	hs := httptest.NewUnstartedServer(srv.Handler())
 	hs.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return current.Load(), nil }}
+	// Every request on a new connection, so each one shakes hands with the
+	// material of the moment (a restarted server drops its connections).
+	hs.Config.SetKeepAlivesEnabled(false)
 	hs.StartTLS()
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	loc := strings.TrimPrefix(hs.URL, "https://")
@@ -98,9 +101,8 @@ func TestClientPicksUpRotatedCAAndCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The server rotates (a restart would drop its connections too).
+	// The server rotates.
 	current.Store(gen2.serverConf)
-	hs.CloseClientConnections()
 	for i := 0; i < 2; i++ {
 		err := deliver()
 		var ua x509.UnknownAuthorityError
@@ -138,6 +140,7 @@ func TestClientKeepsWorkingFilesWhenNewOnesDoNotLoad(t *testing.T) {
 	}
 	hs := httptest.NewUnstartedServer(srv.Handler())
 	hs.TLS = gen.serverConf
+	hs.Config.SetKeepAlivesEnabled(false)
 	hs.StartTLS()
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	loc := strings.TrimPrefix(hs.URL, "https://")
@@ -156,7 +159,6 @@ func TestClientKeepsWorkingFilesWhenNewOnesDoNotLoad(t *testing.T) {
 	if err := os.Rename(filepath.Join(tmp, "c.pem"), certFile); err != nil {
 		t.Fatal(err)
 	}
-	hs.CloseClientConnections()
 	if _, err := c.Submit(testCtx(t), loc, newSub("half rotated")); err != nil {
 		t.Fatalf("half-way rotation broke delivery: %v", err)
 	}
