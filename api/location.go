@@ -149,13 +149,15 @@ func checkHost(h string, bracketed bool) error {
 		if label == "" || len(label) > 63 {
 			return fmt.Errorf("host name %q has an empty or too long label", h)
 		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return fmt.Errorf("host name %q contains %q", h, c)
-			}
+		if i := strings.IndexFunc(label, notHostChar); i >= 0 {
+			return fmt.Errorf("host name %q contains %q", h, []rune(label[i:])[0])
 		}
 	}
 	return nil
+}
+
+func notHostChar(c rune) bool {
+	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_')
 }
 
 // HostPort is "host:port", with brackets around an IPv6 address.

@@ -263,3 +263,18 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// An idle keep-alive connection is closed after IdleTimeout.
+func TestSinkClosesIdleConnections(t *testing.T) {
+	addr := startSink(t, SinkOptions{PlainHTTP: true, IdleTimeout: 100 * time.Millisecond})
+	c := rawConn(t, addr)
+	r := bufio.NewReader(c)
+	if st, err := ping(t, c, r); err != nil || st != "200 OK" {
+		t.Fatalf("ping: %q, %v", st, err)
+	}
+	// Nothing more is sent: the sink closes the connection (EOF), long
+	// before the test's own read deadline.
+	if _, err := r.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection: %v, want EOF", err)
+	}
+}
