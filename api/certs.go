@@ -15,8 +15,9 @@ import (
 	"time"
 )
 
-// LocalCA is a throw-away certificate authority for the sink and tests:
-// ECDSA P-256, valid from an hour ago for 825 days.
+// LocalCA is a small certificate authority for the sink and tests: ECDSA
+// P-256, valid from an hour ago for 825 days. The sink keeps its CA (and
+// key) in its directory across restarts.
 type LocalCA struct {
 	Cert    *x509.Certificate
 	CertPEM []byte
@@ -49,6 +50,81 @@ func NewLocalCA() (*LocalCA, error) {
 	}
 	return &LocalCA{Cert: cert, key: key,
 		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
+}
+
+// loadLocalCA reads a CA certificate and its key (PKCS#8 or SEC 1 PEM),
+// and checks that they belong together, that the certificate is a CA and
+// that it is valid for at least another day at now. A missing file gives an
+// error wrapping fs.ErrNotExist.
+func loadLocalCA(certPath, keyPath string, now time.Time) (*LocalCA, error) {
+	certPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	cb, _ := pem.Decode(certPEM)
+	if cb == nil || cb.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s holds no PEM certificate", certPath)
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", certPath, err)
+	}
+	key, err := parseECKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", keyPath, err)
+	}
+	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
+	switch {
+	case !ok || !pub.Equal(&key.PublicKey):
+		return nil, fmt.Errorf("key %s does not belong to certificate %s", keyPath, certPath)
+	case !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0:
+		return nil, fmt.Errorf("%s is not a CA certificate", certPath)
+	case now.Before(cert.NotBefore) || now.Add(24*time.Hour).After(cert.NotAfter):
+		return nil, fmt.Errorf("%s is valid from %s to %s only", certPath,
+			cert.NotBefore.Format(time.RFC3339), cert.NotAfter.Format(time.RFC3339))
+	}
+	return &LocalCA{Cert: cert, CertPEM: pem.EncodeToMemory(cb), key: key}, nil
+}
+
+func parseECKey(keyPEM []byte) (*ecdsa.PrivateKey, error) {
+	kb, _ := pem.Decode(keyPEM)
+	if kb == nil {
+		return nil, fmt.Errorf("no PEM key")
+	}
+	switch kb.Type {
+	case "EC PRIVATE KEY":
+		return x509.ParseECPrivateKey(kb.Bytes)
+	case "PRIVATE KEY":
+		k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		if ec, ok := k.(*ecdsa.PrivateKey); ok {
+			return ec, nil
+		}
+		return nil, fmt.Errorf("key is %T, want ECDSA", k)
+	}
+	return nil, fmt.Errorf("PEM block %q is not a private key", kb.Type)
+}
+
+// save writes the CA's key (mode 0600) and then its certificate, each
+// atomically.
+func (ca *LocalCA) save(certPath, keyPath string) error {
+	der, err := x509.MarshalPKCS8PrivateKey(ca.key)
+	if err != nil {
+		return fmt.Errorf("encoding CA key: %w", err)
+	}
+	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", keyPath, err)
+	}
+	if err := writeFileAtomic(certPath, ca.CertPEM, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", certPath, err)
+	}
+	return nil
 }
 
 // Issue returns a server certificate for the given host names and IPs.

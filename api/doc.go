@@ -22,7 +22,15 @@
 //
 // A submission is received into Dir/.incoming-<uuid>/, fsync'd and renamed
 // into place, so a reader never sees half of one; NewServer removes
-// staging dirs a crash left behind. ServeSink wraps the server in an
-// HTTP(S) listener for `ace-collector sink`, generating a throw-away CA and
-// server certificate when none is given.
+// staging dirs a crash left behind. A body that arrives slower than
+// ServerOptions allow is cut off (408), one larger than the limit refused
+// (413). ServeSink wraps the server in an HTTP(S) listener for
+// `ace-collector sink`, with header, body and idle timeouts and a
+// connection limit; without a given certificate it keeps a CA in its
+// directory (reused across restarts) and issues a server certificate from
+// it at each start.
+//
+// ParseLocation is the one reading of a node location (config validation
+// and the client both use it); Redact and RedactError remove URL
+// credentials from anything printed.
 package api

@@ -33,9 +33,23 @@ type Location struct {
 func ParseLocation(s string) (Location, error) {
 	loc, err := parseLocation(strings.TrimSpace(s))
 	if err != nil {
-		return Location{}, &LocalError{Err: fmt.Errorf("node location %q: %w", Redact(s), err)}
+		return Location{}, &LocalError{Err: fmt.Errorf("node location %q: %w", hideUserinfo(s), err)}
 	}
 	return loc, nil
+}
+
+// hideUserinfo shows a refused location without anything before its last
+// '@' (after the scheme), however the credentials are spelled.
+func hideUserinfo(s string) string {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
+	}
+	prefix := ""
+	if i := strings.Index(s, "://"); i >= 0 && i < at {
+		prefix = s[:i+3]
+	}
+	return prefix + "REDACTED" + s[at:]
 }
 
 // errLocationCredentials is the one mistake that would leak a secret.
@@ -52,9 +66,14 @@ func parseLocation(s string) (Location, error) {
 		case "http", "https":
 			l.Scheme = strings.ToLower(scheme)
 		default:
-			return Location{}, fmt.Errorf("scheme %q: want http or https", Redact(scheme))
+			return Location{}, fmt.Errorf("scheme %q: want http or https", scheme)
 		}
 		rest = after
+	}
+	// '@' has no place in host:port, nor in the path this refuses anyway:
+	// whatever precedes it is taken for credentials.
+	if strings.Contains(rest, "@") {
+		return Location{}, errLocationCredentials
 	}
 	hostport := rest
 	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
@@ -62,14 +81,8 @@ func parseLocation(s string) (Location, error) {
 		// A lone trailing slash is the root; anything else is a path,
 		// query or fragment the API URL has no place for.
 		if rest[i:] != "/" {
-			if strings.Contains(hostport, "@") {
-				return Location{}, errLocationCredentials
-			}
 			return Location{}, errors.New("want host:port without a path, query or fragment")
 		}
-	}
-	if strings.Contains(hostport, "@") {
-		return Location{}, errLocationCredentials
 	}
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil {
@@ -136,13 +149,15 @@ func checkHost(h string, bracketed bool) error {
 		if label == "" || len(label) > 63 {
 			return fmt.Errorf("host name %q has an empty or too long label", h)
 		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return fmt.Errorf("host name %q contains %q", h, c)
-			}
+		if i := strings.IndexFunc(label, notHostChar); i >= 0 {
+			return fmt.Errorf("host name %q contains %q", h, []rune(label[i:])[0])
 		}
 	}
 	return nil
+}
+
+func notHostChar(c rune) bool {
+	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_')
 }
 
 // HostPort is "host:port", with brackets around an IPv6 address.
@@ -157,7 +172,7 @@ func (l Location) BaseURL() string { return l.String() + "/api" }
 // userinfo matches credentials in a URL ("scheme://user:pass@") or in a
 // bare location ("user:pass@host"), up to the last '@' of the token as URL
 // parsers read it. An e-mail address (no colon before the '@') is left alone.
-var userinfo = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://)[^\s/?#"'<>]*@|[^\s/?#@:"'<>=]+:[^\s/?#"'<>]*@`)
+var userinfo = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://)[^\s/?#"'<>]*@|[^\s/?#@:"'<>=]*:[^\s/?#"'<>]*@`)
 
 // Redact removes credentials from URLs and node locations in s (from an
 // error, a log line or a stored reason), keeping the rest readable.

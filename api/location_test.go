@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -30,6 +31,8 @@ func TestParseLocation(t *testing.T) {
 		{"admin:S3cretPW@host:443", "", "api_key"},
 		{"https://admin:S3cretPW@host:443", "", "api_key"},
 		{"https://admin:S3cretPW@host:443/path", "", "api_key"},
+		{"admin:S3cret/PW@host:443", "", "api_key"},
+		{"host:443/x@y", "", "api_key"},
 		{"admin@host:443", "", "api_key"},
 		{"host:notaport", "", "not a number"},
 		{"host:1:2", "", "too many colons"},
@@ -140,4 +143,38 @@ func TestClientNeverSendsOrReportsLocationCredentials(t *testing.T) {
 	if n := len(rec.all()); n != 0 {
 		t.Fatalf("the node received %d submissions", n)
 	}
+}
+
+// FuzzParseLocation: no panic; an accepted location's canonical form reads
+// back the same; a refused one never shows what precedes its '@'.
+func FuzzParseLocation(f *testing.F) {
+	for _, s := range []string{"ace:443", "https://[::1]:8443/", "http://h:1", "admin:S3cretPW@host:443", "%zz:443", "h:1:2", "[fe80::1%eth0]:443"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, err := ParseLocation(s)
+		if err == nil {
+			again, err := ParseLocation(l.String())
+			if err != nil || again != l {
+				t.Fatalf("%q → %v → %v, %v", s, l, again, err)
+			}
+			return
+		}
+		// Whatever precedes the last '@' (after the scheme) may be a
+		// password, however odd: it must not be shown.
+		start, at := 0, strings.LastIndex(s, "@")
+		if i := strings.Index(s, "://"); i >= 0 && i < at {
+			start = i + 3
+		}
+		q, qerr := strconv.QuotedPrefix(strings.TrimPrefix(err.Error(), "node location "))
+		if qerr != nil {
+			t.Fatalf("error %q does not quote the location", err)
+		}
+		shown, _ := strconv.Unquote(q)
+		secret := s[start:max(at, start)]
+		if at >= 0 && len(secret) >= 4 && strings.Contains(shown, secret) &&
+			!strings.Contains(s[at:], secret) && !strings.Contains("REDACTED", secret) {
+			t.Fatalf("error %q shows %q", err, secret)
+		}
+	})
 }

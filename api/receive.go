@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 	"unicode/utf8"
 )
@@ -169,12 +170,16 @@ func readForm(w http.ResponseWriter, r *http.Request, limit int64, st *staging) 
 }
 
 // bodyError maps a failure to read the request body: too large → 413,
-// anything else (truncated upload, bad framing) → 400.
+// too slow (the read deadline rateBody set passed) → 408, anything else
+// (truncated upload, bad framing) → 400.
 func bodyError(what string, err error) *httpError {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return &httpError{code: http.StatusRequestEntityTooLarge,
 			msg: fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)}
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &httpError{code: http.StatusRequestTimeout, msg: "request body arrived too slowly"}
 	}
 	return badRequest("%s: %v", what, err)
 }

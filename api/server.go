@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -25,9 +26,17 @@ type ServerOptions struct {
 	// company_name with ACE's 400 "wrong company ...".
 	CompanyName string
 	// APIKeys, when non-empty, requires header x-ace-auth or x-ice-auth to
-	// match one of them (403 otherwise).
+	// match one of them: 401 without a key, 403 with a wrong one.
 	APIKeys      []string
-	MaxBodyBytes int64 // default 1 GiB
+	MaxBodyBytes int64 // default 1 GiB; a larger body is answered 413
+	// A request body must arrive within BodyTimeout plus its size at
+	// MinBodyRate (bytes per second); a slower one is cut off with 408, so
+	// a client trickling bytes cannot hold a connection and a staging
+	// directory. Defaults 30 s and 16 KiB/s; a negative MinBodyRate turns
+	// the check off. It needs an http.Server underneath (it sets the
+	// connection's read deadline through http.ResponseController).
+	BodyTimeout time.Duration
+	MinBodyRate int64
 	// NoSync skips every fsync: for benchmarks and throwaway sinks only,
 	// since a crash may then lose submissions already answered 200.
 	NoSync bool
@@ -97,6 +106,12 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 30
 	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 30 * time.Second
+	}
+	if o.MinBodyRate == 0 {
+		o.MinBodyRate = 16 << 10
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -130,7 +145,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 	mux.HandleFunc("GET /api/common/get_supported_api_version", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"result": 1})
 	})
-	s.handler = s.auth(mux)
+	s.handler = s.limitBody(s.auth(mux))
 	return s, nil
 }
 
@@ -145,17 +160,21 @@ func (s *Server) Count() int64 { return s.count.Load() }
 func (s *Server) Close() error { return s.journal.Close() }
 
 // auth enforces the API keys (ace3 header x-ice-auth, ACE API v2 header
-// x-ace-auth), comparing SHA-256 digests in constant time.
+// x-ace-auth), comparing SHA-256 digests in constant time: 401 when no key
+// is presented, 403 when the key is wrong (ace3 answers 403 to both; a
+// client treats either as a permanent rejection).
 func (s *Server) auth(next http.Handler) http.Handler {
 	if len(s.keys) == 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		presented := false
 		for _, h := range []string{"x-ace-auth", "x-ice-auth"} {
 			v := r.Header.Get(h)
 			if v == "" {
 				continue
 			}
+			presented = true
 			d := sha256.Sum256([]byte(v))
 			for _, k := range s.keys {
 				if subtle.ConstantTimeCompare(d[:], k[:]) == 1 {
@@ -164,9 +183,77 @@ func (s *Server) auth(next http.Handler) http.Handler {
 				}
 			}
 		}
-		s.log.Warn("rejected request without a valid API key", "remote", r.RemoteAddr, "path", r.URL.Path)
-		http.Error(w, "invalid or missing API key", http.StatusForbidden)
+		w.Header().Set("Connection", "close") // the body is not read
+		if !presented {
+			s.log.Warn("rejected request without an API key", "remote", r.RemoteAddr, "path", r.URL.Path)
+			w.Header().Set("WWW-Authenticate", `APIKey header="x-ace-auth"`)
+			http.Error(w, "missing API key (header x-ace-auth or x-ice-auth)", http.StatusUnauthorized)
+			return
+		}
+		s.log.Warn("rejected request with a wrong API key", "remote", r.RemoteAddr, "path", r.URL.Path)
+		http.Error(w, "invalid API key", http.StatusForbidden)
 	})
+}
+
+// limitBody refuses a declared body larger than MaxBodyBytes before
+// reading any of it, and cuts off a body that arrives slower than
+// BodyTimeout plus MinBodyRate allow.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.opts.MaxBodyBytes {
+			s.log.Warn("request rejected", "status", http.StatusRequestEntityTooLarge, "content_length", r.ContentLength,
+				"max_body", s.opts.MaxBodyBytes, "remote", r.RemoteAddr)
+			w.Header().Set("Connection", "close")
+			http.Error(w, fmt.Sprintf("request body is larger than %d bytes", s.opts.MaxBodyBytes), http.StatusRequestEntityTooLarge)
+			return
+		}
+		if s.opts.MinBodyRate > 0 && r.Body != nil && r.Body != http.NoBody {
+			r.Body = newRateBody(r.Body, http.NewResponseController(w), time.Now(), s.opts.BodyTimeout, s.opts.MinBodyRate)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rateBody moves the connection's read deadline forward as the body
+// arrives: start + grace + bytes read / rate. A client that sends less
+// than rate bytes per second runs into the deadline, whatever it trickles.
+type rateBody struct {
+	io.ReadCloser
+	rc       *http.ResponseController
+	start    time.Time
+	grace    time.Duration
+	rate     int64
+	read     int64
+	deadline time.Time
+}
+
+func newRateBody(body io.ReadCloser, rc *http.ResponseController, start time.Time, grace time.Duration, rate int64) *rateBody {
+	b := &rateBody{ReadCloser: body, rc: rc, start: start, grace: grace, rate: rate}
+	b.extend()
+	return b
+}
+
+func (b *rateBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.read += int64(n)
+		b.extend()
+	}
+	return n, err
+}
+
+// extend sets the deadline the bytes read so far earn; to save calls it is
+// only moved when it has grown by at least a second.
+func (b *rateBody) extend() {
+	d := b.start.Add(b.grace + time.Duration(float64(b.read)/float64(b.rate)*float64(time.Second)))
+	if !b.deadline.IsZero() && d.Sub(b.deadline) < time.Second {
+		return
+	}
+	// Without an http.Server underneath (ErrNotSupported) there is no
+	// connection to protect.
+	if b.rc.SetReadDeadline(d) == nil {
+		b.deadline = d
+	}
 }
 
 // writeJSON answers 200 with v; encoding/json sorts map keys, like ACE's

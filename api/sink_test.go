@@ -18,6 +18,19 @@ import (
 // cleanup stops it and checks that it shut down cleanly.
 func startSink(t testing.TB, o SinkOptions) string {
 	t.Helper()
+	addr, stop := runSink(t, o)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("ServeSink returned %v", err)
+		}
+	})
+	return addr
+}
+
+// runSink runs ServeSink on 127.0.0.1:0 until stop is called; stop returns
+// what ServeSink returned.
+func runSink(t testing.TB, o SinkOptions) (string, func() error) {
+	t.Helper()
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
@@ -30,26 +43,32 @@ func startSink(t testing.TB, o SinkOptions) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ServeSink(ctx, o) }()
-	t.Cleanup(func() {
+	stopped := false
+	var result error
+	stop := func() error {
+		if stopped {
+			return result
+		}
+		stopped = true
 		cancel()
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("ServeSink returned %v", err)
-			}
+		case result = <-done:
 		case <-time.After(30 * time.Second):
-			t.Error("ServeSink did not stop")
+			result = errors.New("ServeSink did not stop")
 		}
-	})
+		return result
+	}
 	select {
 	case a := <-ready:
-		return a.String()
+		return a.String(), stop
 	case err := <-done:
+		cancel()
 		t.Fatalf("ServeSink: %v", err)
 	case <-time.After(10 * time.Second):
+		stop()
 		t.Fatal("sink not ready")
 	}
-	return ""
+	return "", nil
 }
 
 func TestSinkTLSVerification(t *testing.T) {
@@ -124,7 +143,7 @@ func TestSinkClientCertificate(t *testing.T) {
 	if err := WriteKeyPair(serverCert, sCert, sKey); err != nil {
 		t.Fatal(err)
 	}
-	addr := startSink(t, SinkOptions{Dir: filepath.Join(dir, "store"), CertFile: sCert, KeyFile: sKey, ClientCAFile: clientCA})
+	addr := startSink(t, SinkOptions{Dir: filepath.Join(dir, "store"), CertFile: sCert, KeyFile: sKey, ClientCA: clientCA})
 
 	without := newTestClient(t, ClientOptions{CAFile: clientCA})
 	if err := without.Ping(testCtx(t), addr); err == nil {

@@ -13,7 +13,8 @@ import (
 
 // reloadingTransport is the client's http.RoundTripper. Before each request
 // it checks the TLS files (CA bundle, client certificate, client key) for a
-// change of size or modification time; on a change it reads them again and
+// change of identity (replaced by a rename), size or modification time; on
+// a change it reads them again and
 // switches to a fresh http.Transport, so new connections use the new
 // material while requests in flight finish on the old one. Files that do not
 // load (half written, a certificate without its new key yet) are reported
@@ -29,10 +30,13 @@ type reloadingTransport struct {
 	retired []*http.Transport // replaced, closed with the client
 }
 
-type fileStamp struct {
-	size  int64
-	mtime int64 // nanoseconds
-	err   bool
+type fileStamp struct{ fi os.FileInfo } // nil: could not stat
+
+func (a fileStamp) same(b fileStamp) bool {
+	if a.fi == nil || b.fi == nil {
+		return a.fi == nil && b.fi == nil
+	}
+	return os.SameFile(a.fi, b.fi) && a.fi.Size() == b.fi.Size() && a.fi.ModTime().Equal(b.fi.ModTime())
 }
 
 func newReloadingTransport(o ClientOptions, log *slog.Logger) (*reloadingTransport, error) {
@@ -68,12 +72,9 @@ func newHTTPTransport(conf *tls.Config) *http.Transport {
 func stampFiles(files []string) []fileStamp {
 	out := make([]fileStamp, len(files))
 	for i, f := range files {
-		fi, err := os.Stat(f)
-		if err != nil {
-			out[i] = fileStamp{err: true}
-			continue
+		if fi, err := os.Stat(f); err == nil {
+			out[i] = fileStamp{fi}
 		}
-		out[i] = fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 	}
 	return out
 }
@@ -91,7 +92,7 @@ func (t *reloadingTransport) current() *http.Transport {
 		return t.cur
 	}
 	stamps := stampFiles(t.files)
-	if slices.Equal(stamps, t.stamps) {
+	if slices.EqualFunc(stamps, t.stamps, fileStamp.same) {
 		return t.cur
 	}
 	t.stamps = stamps
