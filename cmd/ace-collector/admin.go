@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ace-collector/ace-collector/api"
+	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/daemon"
 	"github.com/ace-collector/ace-collector/persistence"
 )
@@ -136,16 +137,20 @@ func btoi(b bool) int {
 
 func sinkCmd() *cobra.Command {
 	var o api.SinkOptions
+	var maxBody string
 	cmd := &cobra.Command{
 		Use:   "sink --listen ADDR --dir DIR [--http] [--cert F --key F]",
 		Short: "Run an ACE-compatible receiver that stores what it accepts",
-		Long: `Run an ACE-compatible receiver (/api/analysis/submit, /api/common/ping) that stores
-each submission it accepts under DIR/<uuid>/ and appends a line per submission to
-DIR/received.jsonl. It serves HTTPS with a generated CA written to DIR/ca.pem
-(kept across restarts) unless --http or a certificate is given. For demos, tests,
-benchmarks and dry runs of a configuration.`,
+		Long: `An ACE-compatible receiver storing each submission under DIR/<uuid>/ and a line in
+DIR/received.jsonl; HTTPS with a generated CA (DIR/ca.pem, reused across restarts)
+unless --http or --cert. Slow and idle clients are cut off; connections are limited.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			n, err := collector.ParseSize(maxBody)
+			if err != nil {
+				return usageError{fmt.Errorf("--max-body: %w", err)}
+			}
+			o.MaxBody = n
 			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 			return api.ServeSink(cmd.Context(), o)
 		},
@@ -157,5 +162,9 @@ benchmarks and dry runs of a configuration.`,
 	f.StringVar(&o.CertFile, "cert", "", "TLS certificate (PEM); default: one signed by the generated CA")
 	f.StringVar(&o.KeyFile, "key", "", "TLS key (PEM)")
 	f.StringVar(&o.CAOut, "ca-out", "", "where to write the generated CA (default DIR/ca.pem)")
+	f.StringVar(&o.APIKey, "api-key", "", "require this API key (header x-ace-auth) on every request")
+	f.StringVar(&o.ClientCA, "client-ca", "", "require client certificates signed by this CA bundle (PEM)")
+	f.StringVar(&maxBody, "max-body", "0", "largest request body accepted, e.g. 100M (0: the server's default)")
+	f.IntVar(&o.MaxConns, "max-conns", 0, "connections served at once (0: the default, 256)")
 	return cmd
 }

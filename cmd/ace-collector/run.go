@@ -60,10 +60,8 @@ func validateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate -c FILE [-c FILE...]",
 		Short: "Check a configuration and print every problem",
-		Long: `Check a configuration and print every problem with its section and key, then a
-one-line summary of what it loaded. Warnings (settings of ACE's that this project
-does not use, features it replaces) are printed but do not fail validation.
-Exit status 1 when there is any error.`,
+		Long: `Check a configuration: every problem with its section and key, then a summary.
+Warnings (ACE settings this project does not use or replaces) do not fail it.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, p, err := daemon.Load(files, daemon.LoadOptions{})

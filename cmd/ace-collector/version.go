@@ -35,11 +35,10 @@ func versionString() string {
 		if len(rev) > 12 {
 			rev = rev[:12]
 		}
-		v += " (" + rev
 		if modified {
-			v += ", modified"
+			rev += ", modified"
 		}
-		v += ")"
+		v += " (" + rev + ")"
 	}
 	return v
 }
