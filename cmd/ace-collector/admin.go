@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -107,7 +108,7 @@ updated for DURATION (--older-than). Flags may stand before or after the KEYs;
 			if source == "" {
 				return usageError{errors.New("-s SOURCE is required")}
 			}
-			if n := btoi(len(names) > 0) + btoi(all) + btoi(older > 0); n != 1 {
+			if n := len(slices.DeleteFunc([]bool{len(names) > 0, all, older > 0}, func(b bool) bool { return !b })); n != 1 {
 				return usageError{errors.New("name exactly one of KEY..., --all or --older-than")}
 			}
 			return a.KeysClear(ctx, f, names, dry)
@@ -126,13 +127,6 @@ updated for DURATION (--older-than). Flags may stand before or after the KEYs;
 	cmd := &cobra.Command{Use: "persistence", Short: "Inspect and clear collectors' persistence keys (bookmarks, offsets, dedup keys)"}
 	cmd.AddCommand(list, clear)
 	return cmd
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func sinkCmd() *cobra.Command {
