@@ -39,7 +39,7 @@ func startDaemon(t *testing.T, conf string) *testDaemon {
 		t.Fatal(err)
 	}
 	d, err := daemon.New(context.Background(), cfg, daemon.Options{Version: "test", StatusListener: ln,
-		LogOutput: io.Discard, CleanupInterval: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond})
+		LogOutput: testLogOutput(), CleanupInterval: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func sinkNode(t *testing.T) (loc string, received func() int) {
 	t.Helper()
 	count := make(chan struct{}, 1000)
-	srv, err := api.NewServer(api.ServerOptions{Dir: t.TempDir(), OnSubmit: func(*api.Received) { count <- struct{}{} }})
+	srv, err := api.NewServer(api.ServerOptions{Dir: t.TempDir(), OnSubmit: func(r *api.Received) {
+		if testing.Verbose() {
+			t.Logf("node received %s %q", r.SubmissionUUID, r.Description)
+		}
+		count <- struct{}{}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,9 +121,7 @@ rescan_interval = 50ms
 type = smtp
 listen = %s
 `, dir, loc, spool, busy.Addr()))
-	if err := os.WriteFile(filepath.Join(spool, "a.txt"), []byte("hello 198.51.100.7"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	drop(t, spool, "a.txt", "hello 198.51.100.7")
 	eventually(t, "the file delivered", func() bool { return received() == 1 })
 
 	// /healthz names the collector that cannot listen.
@@ -197,8 +200,8 @@ func TestReloadAppliesTuningAndRefusesBadConfig(t *testing.T) {
 	if !d.Reload(context.Background()) {
 		t.Fatal("reload of a valid configuration refused")
 	}
-	os.WriteFile(filepath.Join(spool, "noise.txt"), []byte("x"), 0o600)
-	os.WriteFile(filepath.Join(spool, "signal.txt"), []byte("y"), 0o600)
+	drop(t, spool, "noise.txt", "x")
+	drop(t, spool, "signal.txt", "y")
 	eventually(t, "one delivered, one tuned out", func() bool {
 		return received() == 1 && d.Stats().Get("drop", "dropped_tuning") == 1 ||
 			logf(t, "received %d, counters %v", received(), d.Stats().Snapshot())
@@ -209,7 +212,7 @@ func TestReloadAppliesTuningAndRefusesBadConfig(t *testing.T) {
 	if d.Reload(context.Background()) {
 		t.Fatal("reload of an invalid configuration accepted")
 	}
-	os.WriteFile(filepath.Join(spool, "more.txt"), []byte("z"), 0o600)
+	drop(t, spool, "more.txt", "z")
 	eventually(t, "still delivering after a refused reload", func() bool { return received() == 2 })
 }
 
@@ -219,4 +222,53 @@ func logf(t *testing.T, format string, args ...any) bool {
 		t.Logf(format, args...)
 	}
 	return false
+}
+
+// A reload that changes a node's location sends the next deliveries to the
+// new address without a restart.
+func TestReloadAppliesNodeList(t *testing.T) {
+	loc1, received1 := sinkNode(t)
+	loc2, received2 := sinkNode(t)
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "spool")
+	if err := os.MkdirAll(spool, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	conf := func(loc string) string {
+		return fmt.Sprintf("[global]\ndata_dir = %s\n[node_a]\nlocation = %s\n[collection_group_g]\n[collector_drop]\ntype = filedrop\ndirectory = %s\nrescan_interval = 50ms\n", dir, loc, spool)
+	}
+	d := startDaemon(t, conf(loc1))
+	drop(t, spool, "one.txt", "1")
+	eventually(t, "first delivery to the first node", func() bool { return received1() == 1 })
+	if err := os.WriteFile(d.path, []byte(conf(loc2)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Reload(context.Background()) {
+		t.Fatal("reload refused")
+	}
+	drop(t, spool, "two.txt", "2")
+	eventually(t, "second delivery to the new node", func() bool { return received2() == 1 })
+	if received1() != 1 {
+		t.Errorf("the old node received %d", received1())
+	}
+}
+
+func testLogOutput() io.Writer {
+	if testing.Verbose() {
+		return os.Stderr
+	}
+	return io.Discard
+}
+
+// drop puts a file into a filedrop spool as writers should: written under
+// a dot-name, then renamed, so the collector never sees it half-written.
+func drop(t *testing.T, spool, name, content string) {
+	t.Helper()
+	tmp := filepath.Join(spool, "."+name)
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(spool, name)); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -16,7 +16,7 @@ func liveSection(name string) bool {
 // problems is refused and the running one kept. Otherwise the log level and
 // the tuning rules take effect at once, and every other changed section is
 // logged as needing a restart. The daemon never stops because of a reload.
-func (d *Daemon) Reload(ctx context.Context) bool {
+func (d *Daemon) Reload(context.Context) bool {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	cfg, p, err := Load(d.cfg.Files, LoadOptions{})
@@ -34,14 +34,13 @@ func (d *Daemon) Reload(ctx context.Context) bool {
 	}
 	changed := changedSections(d.cfg.sections, cfg.sections)
 	var restart []string
-	tuning := false
+	tuning, nodes := false, false
 	for _, name := range changed {
 		switch {
 		case strings.HasPrefix(name, "tuning_rule_"):
 			tuning = true
 		case liveSection(name):
-			// Node lists and translation: TODO(merge h-groupsapi) apply through the groups manager.
-			restart = append(restart, name)
+			nodes = true
 		case name == "global" && onlyLogChanged(d.cfg.sections[name], cfg.sections[name]):
 		default:
 			restart = append(restart, name)
@@ -51,11 +50,14 @@ func (d *Daemon) Reload(ctx context.Context) bool {
 		d.rt.SetTuning(cfg.Tuning)
 		applied = append(applied, "tuning rules")
 	}
+	if nodes {
+		d.mgr.SetNodes(cfg.Groups.Nodes, cfg.Groups.Translation)
+		applied = append(applied, "node lists and translation")
+	}
 	d.log.Info("configuration reloaded", "applied", applied, "changed_sections", len(changed))
 	if len(restart) > 0 {
 		d.log.Warn("changed sections take effect only after a restart", "sections", restart)
 	}
-	_ = ctx
 	return true
 }
 

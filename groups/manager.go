@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ace-collector/ace-collector/api"
@@ -58,6 +59,7 @@ type Manager struct {
 	health  *nodeHealth
 	groups  []*group
 	clients []*api.Client
+	static  atomic.Pointer[staticSet] // [node_*] and translation (SetNodes)
 }
 
 type group struct {
@@ -91,6 +93,7 @@ func New(o Options) (*Manager, error) {
 		o.PollInterval = time.Second
 	}
 	m := &Manager{o: o, health: newNodeHealth()}
+	m.SetNodes(o.Config.Nodes, o.Config.Translation)
 	for _, gc := range o.Config.Enabled() {
 		g := &group{m: m, cfg: gc, scope: "group:" + gc.Name, log: o.Log.With("group", gc.Name)}
 		g.block = newBlocker(g.log)
@@ -100,7 +103,7 @@ func New(o Options) (*Manager, error) {
 				m.Close()
 				return nil, fmt.Errorf("groups: group %s uses database %s but no node source was given", gc.Name, gc.Database)
 			}
-			g.source = o.Config.Nodes
+			g.source = liveNodes{&m.static}
 		}
 		g.client = o.Clients[gc.Name]
 		if g.client == nil {

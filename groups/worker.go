@@ -141,7 +141,7 @@ func (g *group) nodes(ctx context.Context) (nodeList, error) {
 		if len(g.cfg.TargetNodes) > 0 && !slices.Contains(g.cfg.TargetNodes, n.Name) {
 			continue
 		}
-		n.Location = g.m.o.Config.Translation.Apply(n.Location)
+		n.Location = g.m.translation().Apply(n.Location)
 		if err := checkLocation(n.Location); err != nil {
 			l.refused = append(l.refused, fmt.Sprintf("node %s: %v", n.Name, err))
 			g.block.warn("location:"+n.Name, "node left out: its location is unusable", "node", n.Name, "error", err)
