@@ -235,3 +235,15 @@ func ExpandEnv(f *ini.File, p *Problems, lookup func(string) (string, bool)) {
 		}
 	}
 }
+
+// KnownKeys lists the keys some package has read (or ignored) in this
+// section so far, sorted: what the section understands. Docs tests compare
+// it with the documentation.
+func (s *Section) KnownKeys() []string {
+	out := make([]string, 0, len(s.used))
+	for k := range s.used {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -22,7 +22,7 @@ func checkACESections(cf *collector.ConfigFile) {
 	for _, name := range cf.Untouched() {
 		if strings.HasPrefix(name, "service_") && strings.HasSuffix(name, "_collector") {
 			kind := strings.TrimSuffix(strings.TrimPrefix(name, "service_"), "_collector")
-			p.Warn(name, "", "ACE's %s collector service is replaced by [collector_NAME] sections with type = KIND (ace-collector kinds --help lists them)", kind)
+			p.Warn(name, "", "ACE's %s collector service is replaced by [collector_NAME] sections with type = KIND (`ace-collector kinds` lists the kinds)", kind)
 			continue
 		}
 		if near := misspeltSection(name); near != "" {
