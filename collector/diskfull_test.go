@@ -51,6 +51,27 @@ type rig struct {
 	incoming string // the runtime's incoming directory
 }
 
+// mountTmpfs mounts a tmpfs of size (mount's syntax, e.g. "4m") on a
+// fresh directory for the test. It needs root: elsewhere the test is
+// skipped, but under CI=true (where we run as root) a failed mount fails
+// the test, so that a disk-full test never passes by not running.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", mnt).CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot mount a %s tmpfs (CI=true runs as root and needs it): %v %s", size, err, out)
+		}
+		t.Skipf("cannot mount a small tmpfs here (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", mnt, err, out)
+		}
+	})
+	return mnt
+}
+
 func newRig(t *testing.T, dir string) *rig {
 	t.Helper()
 	store, err := persistence.Open(context.Background(), persistence.Config{Path: filepath.Join(dir, "q.db")})
@@ -195,15 +216,7 @@ func TestSubmitNamesDiskFull(t *testing.T) {
 // refused with the full-disk error once it is full, nothing is lost, and
 // they are accepted again once it grows.
 func TestSubmitOnRealFullFilesystem(t *testing.T) {
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small tmpfs here (needs root): %v %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", mnt, err, out)
-		}
-	})
+	mnt := mountTmpfs(t, "2m")
 	r := newRig(t, mnt)
 	sink := r.rt.Sink("src", "test", nil)
 	srcDir := t.TempDir() // on another filesystem: staging copies
@@ -353,5 +366,151 @@ func TestSMTPAnswers451WhileDiskFull(t *testing.T) {
 	}
 	if r.backlog() != 1 {
 		t.Fatalf("backlog %d, want 1", r.backlog())
+	}
+}
+
+// diskFigures describes where the space of a small volume went.
+func diskFigures(t *testing.T, mnt string) string {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(mnt, &st); err != nil {
+		t.Fatal(err)
+	}
+	size := func(name string) int64 {
+		fi, err := os.Stat(filepath.Join(mnt, name))
+		if err != nil {
+			return -1
+		}
+		return fi.Size()
+	}
+	var incoming int64
+	filepath.Walk(filepath.Join(mnt, "incoming"), func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			incoming += fi.Size()
+		}
+		return nil
+	})
+	return fmt.Sprintf("free %d KiB of %d KiB; db %d KiB, wal %d KiB, reserve %d KiB, incoming %d KiB",
+		int64(st.Bavail)*st.Bsize>>10, int64(st.Blocks)*st.Bsize>>10,
+		size("q.db")>>10, size("q.db-wal")>>10, size("q.db.reserve")>>10, incoming>>10)
+}
+
+// deliverAll plays the delivery side: every queued item of group main is
+// claimed and completed in batches of 32 (a group's default batch_size),
+// as a group manager does after successful POSTs.
+func (r *rig) deliverAll() error {
+	ctx := context.Background()
+	for {
+		items, err := r.store.Claim(ctx, "main", "test-deliverer", 32)
+		if err != nil || len(items) == 0 {
+			return err
+		}
+		res := make([]persistence.Result, len(items))
+		for i, it := range items {
+			res[i] = persistence.Result{WorkID: it.WorkID, Outcome: persistence.Completed}
+		}
+		if err := r.store.Finish(ctx, "main", "test-deliverer", res); err != nil {
+			return err
+		}
+	}
+}
+
+// fillUntilFull submits alternately (withFiles) a 16 KiB file and a
+// metadata-only submission with 2 KiB of details until the store refuses
+// one for a full disk, then metadata-only submissions until the database
+// itself is full too, and returns how many were stored.
+func (r *rig) fillUntilFull(srcDir string, round int, withFiles bool) int64 {
+	r.t.Helper()
+	sink := r.rt.Sink("src", "test", nil)
+	details := []byte(`{"pad":"` + strings.Repeat("x", 2048) + `"}`)
+	filesFull := !withFiles
+	var stored int64
+	for i := 0; i < 100000; i++ {
+		var sub *collector.Submission
+		if i%2 == 0 && !filesFull {
+			sub, _ = fileSubmission(r.t, srcDir, round*100000+i, 16<<10)
+		} else {
+			sub = collector.NewSubmission(fmt.Sprintf("small %d/%d", round, i))
+			sub.Details = details
+		}
+		err := sink.Submit(context.Background(), sub)
+		switch {
+		case err == nil:
+			stored++
+		case len(sub.Files) > 0:
+			checkFullError(r.t, err)
+			filesFull = true
+		default:
+			checkFullError(r.t, err)
+			return stored
+		}
+	}
+	r.t.Fatal("the volume never filled up")
+	return 0
+}
+
+// A 4 MiB volume that filled up recovers once the backlog is delivered,
+// without being enlarged: cleanup runs, the WAL shrinks, and new
+// submissions are accepted again, also after restarts in between.
+func TestSmallDiskRecoversAfterFull(t *testing.T) {
+	t.Run("files and metadata", func(t *testing.T) { testSmallDiskRecovers(t, true) })
+	t.Run("metadata only", func(t *testing.T) { testSmallDiskRecovers(t, false) })
+}
+
+func testSmallDiskRecovers(t *testing.T, withFiles bool) {
+	mnt := mountTmpfs(t, "4m")
+	srcDir := t.TempDir() // another filesystem: staging copies
+	r := newRig(t, mnt)
+	ctx := context.Background()
+	for round := 0; round < 3; round++ {
+		stored := r.backlog() // what the previous round left
+		stored += r.fillUntilFull(srcDir, round, withFiles)
+		t.Logf("round %d: full with %d queued: %s", round, stored, diskFigures(t, mnt))
+		// Restart while full, and fill whatever the restart freed.
+		r.store.Close()
+		r = newRig(t, mnt)
+		t.Logf("round %d: restarted: %s", round, diskFigures(t, mnt))
+		more := r.fillUntilFull(srcDir, round+10, withFiles)
+		stored += more
+		t.Logf("round %d: full again after %d more: %s", round, more, diskFigures(t, mnt))
+		if b := r.backlog(); b != stored {
+			t.Fatalf("round %d: backlog %d, want the %d accepted", round, b, stored)
+		}
+		if err := r.deliverAll(); err != nil {
+			t.Fatalf("round %d: delivering the backlog on the full disk: %v (%s)", round, err, diskFigures(t, mnt))
+		}
+		for {
+			n, err := r.rt.CleanupOnce(ctx)
+			if err != nil {
+				t.Fatalf("round %d: cleanup on the full disk: %v (%s)", round, err, diskFigures(t, mnt))
+			}
+			if n == 0 {
+				break
+			}
+		}
+		if b := r.backlog(); b != 0 {
+			t.Fatalf("round %d: backlog %d after cleanup", round, b)
+		}
+		r.noStagedFiles()
+		t.Logf("round %d: after delivery and cleanup: %s", round, diskFigures(t, mnt))
+		if r.store.Full() {
+			t.Fatalf("round %d: store still full after cleanup (%s)", round, diskFigures(t, mnt))
+		}
+		sub, _ := fileSubmission(t, srcDir, 1000000+round, 16<<10)
+		if err := r.rt.Sink("src", "test", nil).Submit(ctx, sub); err != nil {
+			t.Fatalf("round %d: submission after cleanup: %v (%s)", round, err, diskFigures(t, mnt))
+		}
+		r.store.Close()
+		r = newRig(t, mnt)
+		if err := r.rt.Sink("src", "test", nil).Submit(ctx, collector.NewSubmission("after a restart")); err != nil {
+			t.Fatalf("round %d: submission after cleanup and a restart: %v (%s)", round, err, diskFigures(t, mnt))
+		}
+		if b := r.backlog(); b != 2 {
+			t.Fatalf("round %d: backlog %d, want 2", round, b)
+		}
+	}
+	var check string
+	if err := r.store.DB().Get(&check, "PRAGMA quick_check"); err != nil || check != "ok" {
+		t.Fatalf("store after three full disks: %q %v", check, err)
 	}
 }

@@ -82,6 +82,7 @@ func (s *Store) Delete(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	defer s.afterDelete(ctx) // truncate the WAL; a full store may recover
 	return s.withTx(ctx, func(tx *sqlx.Tx) error {
 		for _, stmt := range []string{
 			"DELETE FROM work_distribution WHERE work_id IN (?)",

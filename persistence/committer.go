@@ -102,7 +102,13 @@ func (c *committer) stop() {
 
 // Enqueue durably stores w and distributes it to its groups. It returns
 // only after the transaction holding w has committed.
+//
+// While the embedded store's disk is full (see Full), it refuses at once,
+// without writing, with an error wrapping syscall.ENOSPC.
 func (s *Store) Enqueue(ctx context.Context, w *Work) (EnqueueResult, error) {
+	if s.Full() && !s.tryRestore(ctx, false) {
+		return EnqueueResult{}, s.space.refusal()
+	}
 	r := &enqueueReq{ctx: ctx, w: w, done: make(chan struct{})}
 	c := s.commit
 	c.mu.RLock()

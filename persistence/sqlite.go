@@ -50,11 +50,16 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("persistence: %s: %w", cfg.Path, ErrLocked)
 	}
 	s.unlock = lock.Close
-	if err := s.openSQLiteDB(ctx, cfg); err != nil {
+	// Only the daemon, which holds the lock, keeps the space reserve.
+	if s.space, err = newSpaceKeeper(cfg.Path, s.log); err == nil {
+		err = s.openSQLiteDB(ctx, cfg)
+	}
+	if err != nil {
 		s.unlock()
-		s.unlock = nil
+		s.unlock, s.space = nil, nil
 		return err
 	}
+	s.startSpace(ctx)
 	return nil
 }
 
@@ -69,6 +74,11 @@ func (s *Store) openSQLiteDB(ctx context.Context, cfg Config) error {
 		"foreign_keys(0)",
 	} {
 		q.Add("_pragma", p)
+	}
+	if s.space != nil {
+		for _, p := range s.space.pragmas() {
+			q.Add("_pragma", p)
+		}
 	}
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + cfg.Path + "?" + q.Encode()

@@ -125,7 +125,8 @@ type Store struct {
 	now    func() time.Time
 	commit *committer
 	unlock func() error
-	dbName string // MySQL database name
+	dbName string       // MySQL database name
+	space  *spaceKeeper // embedded store of the daemon: the disk-full reserve
 
 	mu      sync.Mutex
 	changed chan struct{}
@@ -192,6 +193,7 @@ func (s *Store) Close() error {
 	}
 	var err error
 	if s.db != nil {
+		s.closeSpace()
 		err = s.db.Close()
 	}
 	if s.unlock != nil {
@@ -239,10 +241,13 @@ func retryWait(attempt int) time.Duration {
 // withTx runs fn in a transaction, retrying when the dialect says the error
 // is transient (MySQL deadlocks and lock wait timeouts), at most txAttempts
 // times.
-func (s *Store) withTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	var err error
+func (s *Store) withTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
+	defer func() { err = s.noteFull(err) }()
 	for attempt := 0; attempt < txAttempts; attempt++ {
 		err = s.tryTx(ctx, fn)
+		if s.releaseReserve(err) {
+			err = s.tryTx(ctx, fn) // the disk was full: now there is room
+		}
 		if err == nil || !s.d.retryable(err) {
 			return err
 		}
@@ -257,11 +262,14 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 }
 
 // exec runs one autocommitted statement with the same bounded retry.
-func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	var err error
+func (s *Store) exec(ctx context.Context, q string, args ...any) (_ sql.Result, err error) {
+	defer func() { err = s.noteFull(err) }()
 	for attempt := 0; attempt < txAttempts; attempt++ {
 		var res sql.Result
 		res, err = s.db.ExecContext(ctx, q, args...)
+		if s.releaseReserve(err) {
+			res, err = s.db.ExecContext(ctx, q, args...) // now there is room
+		}
 		if err == nil || !s.d.retryable(err) {
 			return res, err
 		}
@@ -281,7 +289,8 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 // enqueues and the cleanup barrier, runs with synchronous=FULL, which also
 // makes every earlier commit durable. Claims, outcomes and keys lost to a
 // power cut only cause re-delivery, never loss, so they skip the fsync.
-func (s *Store) durableTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+func (s *Store) durableTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
+	defer func() { err = s.noteFull(err) }() // runs last: the connection is back
 	if s.d.name != "sqlite" {
 		return s.withTx(ctx, fn)
 	}
