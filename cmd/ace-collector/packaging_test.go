@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -102,4 +103,26 @@ func TestDockerfileBuildsStaticAndRunsTheDaemon(t *testing.T) {
 		words = append(words, strings.Trim(strings.TrimSpace(w), `"`))
 	}
 	commandExists(t, words)
+}
+
+// --version names the VCS revision the binary was built from (Go records
+// it in the build info when building in a checkout with -buildvcs).
+func TestVersionNamesTheRevision(t *testing.T) {
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skipf("not in a git checkout: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "ace-collector")
+	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build -buildvcs=true: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := string(head[:12]); !strings.Contains(string(out), want) {
+		t.Errorf("--version = %q, want the revision %s", out, want)
+	}
 }
