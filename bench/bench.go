@@ -80,6 +80,9 @@ func (o *Options) check() error {
 	if o.Node != "light" && o.Node != "store" {
 		errs = append(errs, fmt.Errorf("--node %q: want light or store", o.Node))
 	}
+	if o.NodeFsync && o.Node != "store" {
+		errs = append(errs, errors.New("--node-fsync needs --node store (light receivers write nothing)"))
+	}
 	switch o.Store {
 	case "embedded", "sqlite":
 	case "mysql":
@@ -166,6 +169,7 @@ func benchSubmission(o *Options, i int) *collector.Submission {
 func Print(w io.Writer, o *Options, r *Result) {
 	fmt.Fprintf(w, "ace-collector bench: %d submissions, %d observables, attachment %d B, %d group(s) × %d threads, batch %d, producers %d, rate %s, store %s\n",
 		o.N, o.Observables, o.AttachSize, o.Groups, o.Threads, o.Batch, o.Producers, rateText(o.Rate), o.Store)
+	fmt.Fprintf(w, "  receivers:      %s\n", receiverText(o))
 	fmt.Fprintf(w, "  end-to-end:     %.0f submissions/s (%.0f deliveries/s; %d deliveries in %s, first submit → last delivery)\n",
 		r.SubmissionsPerS, r.DeliveriesPerS, r.Deliveries, r.EndToEnd.Round(time.Millisecond))
 	fmt.Fprintf(w, "  enqueue only:   %.0f submissions/s (%s)\n", r.EnqueuePerS, r.Enqueue.Round(time.Millisecond))
@@ -180,6 +184,18 @@ func Print(w io.Writer, o *Options, r *Result) {
 			r.CeilingReqPerS, o.Threads*o.Groups)
 		fmt.Fprintf(w, "  pipeline/ceiling: %.2f (deliveries/s ÷ ceiling requests/s)\n", r.DeliveriesPerS/r.CeilingReqPerS)
 	}
+}
+
+// receiverText says what the receivers did, so a figure is never read as
+// measured against a storing node when it was not.
+func receiverText(o *Options) string {
+	if o.Node == "store" {
+		if o.NodeFsync {
+			return "store (api.Server as `sink` runs it: every submission written and fsync'd)"
+		}
+		return "store (api.Server as `sink` runs it: every submission written, not fsync'd)"
+	}
+	return "light (parse ACE's request and answer; nothing stored, no fsync)"
 }
 
 func rateText(r float64) string {

@@ -44,7 +44,7 @@ func TestBenchSmall(t *testing.T) {
 			}
 			var out bytes.Buffer
 			Print(&out, &o, res)
-			for _, w := range []string{"end-to-end:", "enqueue only:", "p99", "peak RSS:"} {
+			for _, w := range []string{"end-to-end:", "enqueue only:", "p99", "peak RSS:", "receivers:      " + o.Node} {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("summary lacks %q:\n%s", w, out.String())
 				}
@@ -93,4 +93,13 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ReportMetric(res.SubmissionsPerS, "submissions/s")
 	b.ReportMetric(res.EnqueuePerS, "enqueued/s")
 	b.ReportMetric(float64(res.P99)/float64(time.Millisecond), "p99-ms")
+}
+
+// --node-fsync means something only for receivers that write: refused
+// otherwise rather than silently ignored.
+func TestNodeFsyncNeedsStoringReceivers(t *testing.T) {
+	o := Options{N: 1, Groups: 1, Threads: 1, Batch: 1, Producers: 1, Store: "embedded", Node: "light", NodeFsync: true}
+	if _, err := Run(context.Background(), &o); err == nil || !strings.Contains(err.Error(), "--node-fsync needs --node store") {
+		t.Fatalf("Run = %v", err)
+	}
 }

@@ -50,8 +50,9 @@ func ceilingBody(o *Options, payload []byte) ([]byte, string, error) {
 	return buf.Bytes(), mw.FormDataContentType(), nil
 }
 
-// measureCeiling POSTs the body to a fresh api.Server with `conc` plain
-// net/http clients in parallel for d, and returns the requests/s achieved:
+// measureCeiling POSTs the body to a fresh receiver of the same kind as the
+// pipeline's (--node light or store) with Threads × Groups plain net/http
+// clients in parallel for CeilingFor, and returns the requests/s achieved:
 // the loopback HTTP ceiling the pipeline is compared with.
 func measureCeiling(ctx context.Context, o *Options, dir string, payload []byte, log *slog.Logger) (float64, error) {
 	body, ctype, err := ceilingBody(o, payload)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"log/slog"
 	"time"
 
@@ -20,9 +19,6 @@ receivers on 127.0.0.1, after measuring the loopback HTTP ceiling; see README
 "Benchmark" for the receivers (--node light or store) and what each figure means.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.NodeFsync && o.Node != "store" {
-				return usageError{errors.New("--node-fsync needs --node store (light receivers write nothing)")}
-			}
 			o.Progress = cmd.ErrOrStderr()
 			o.Log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 			res, err := bench.Run(cmd.Context(), &o)
