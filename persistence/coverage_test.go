@@ -10,8 +10,12 @@ import (
 	"time"
 )
 
-// Coverage 30 over 10,000 submissions delivers 3,000 (±1%), and a restart
-// halfway changes no decision: the counter is stored with the queue.
+// Coverage 30 over 10,000 submissions delivers exactly 3,000, and a restart
+// changes no decision: the counter is stored with the queue. Every
+// decision, in the order the store took them, must be the running
+// counter's, so a store that reset the counter on open (to 0, 90 or
+// anything but its value) is caught even where the total would hide it.
+// The restart falls 5,001 submissions in, where the counter is at 30.
 func TestCoverage30Over10000WithRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
 	ctx := context.Background()
@@ -41,8 +45,8 @@ func TestCoverage30Over10000WithRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	enqueue(0, 5000)
-	enqueue(5000, 10000) // a new process: the counter continues
+	enqueue(0, 5001)
+	enqueue(5001, 10000) // a new process: the counter continues
 	s, err := Open(ctx, Config{Path: path})
 	if err != nil {
 		t.Fatal(err)
@@ -60,8 +64,24 @@ func TestCoverage30Over10000WithRestart(t *testing.T) {
 			send += c.Count
 		}
 	}
-	if send < 2970 || send > 3030 || send+skip != 10000 {
+	if send != 3000 || send+skip != 10000 {
 		t.Fatalf("coverage 30%% over 10000: %d to deliver, %d skipped", send, skip)
+	}
+	var skipped []bool
+	if err := s.db.SelectContext(ctx, &skipped, `SELECT d.skipped FROM incoming_workload w
+		JOIN work_distribution d ON d.work_id = w.id ORDER BY w.id`); err != nil {
+		t.Fatal(err)
+	}
+	counter := 0
+	for i, sk := range skipped {
+		counter += 30
+		want := counter < 100
+		if !want {
+			counter -= 100
+		}
+		if sk != want {
+			t.Fatalf("submission %d (in store order): skipped = %v, the running counter says %v", i, sk, want)
+		}
 	}
 	t.Logf("coverage 30%% over 10,000 with a restart: %d delivered, %d skipped", send, skip)
 }
