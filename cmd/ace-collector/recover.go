@@ -9,13 +9,15 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/persistence"
 )
 
 // cmdRecover salvages a damaged embedded store: the damaged file is moved
-// aside (never deleted), a fresh store gets every row still readable, and
-// incoming directories whose record was lost are moved aside too, so that
-// the next `run` does not remove them as orphans.
+// aside (never deleted) and a fresh store gets every row still readable.
+// Incoming directories whose record was lost stay where they are when
+// their manifest can rebuild the record (the next `run` re-enqueues them);
+// the others are moved aside with the damaged store.
 func cmdRecover(ctx context.Context, args []string) error {
 	var cfgs configFlags
 	fs := newFlags("recover", &cfgs)
@@ -38,63 +40,74 @@ func cmdRecover(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	moved, lostDir, merr := setAsideLostFiles(ctx, c, rep.DamagedPath)
-	printRecoverReport(os.Stdout, c.store.Path, rep, moved, lostDir)
+	lost, merr := setAsideLostFiles(ctx, c, rep.DamagedPath)
+	printRecoverReport(os.Stdout, c.store.Path, rep, lost)
 	if merr != nil {
 		return fmt.Errorf("setting aside files of lost submissions: %w", merr)
 	}
 	return nil
 }
 
-// setAsideLostFiles moves incoming directories that no salvaged submission
-// owns to DAMAGED.incoming/.
-func setAsideLostFiles(ctx context.Context, c *appConfig, damagedPath string) (int, string, error) {
+// lostFiles says what setAsideLostFiles did.
+type lostFiles struct {
+	requeue int    // kept: the next run re-enqueues them from their manifests
+	moved   int    // moved to dir: no manifest to rebuild the record from
+	dir     string // where
+}
+
+// setAsideLostFiles moves the submission directories of incoming_dir that
+// no salvaged record owns and no manifest describes to DAMAGED.incoming/.
+// Entries the runtime did not create are not touched.
+func setAsideLostFiles(ctx context.Context, c *appConfig, damagedPath string) (lostFiles, error) {
+	res := lostFiles{dir: damagedPath + ".incoming"}
 	entries, err := os.ReadDir(c.incomingDir)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, "", nil
+		return res, nil
 	}
 	if err != nil {
-		return 0, "", err
+		return res, err
 	}
 	var names []string
 	for _, e := range entries {
-		if e.IsDir() {
+		if e.IsDir() && collector.IsSubmissionDirName(e.Name()) {
 			names = append(names, e.Name())
 		}
 	}
 	if len(names) == 0 {
-		return 0, "", nil
+		return res, nil
 	}
 	sc := c.store
 	sc.Shared = true
 	sc.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	store, err := persistence.Open(ctx, sc)
 	if err != nil {
-		return 0, "", err
+		return res, err
 	}
 	defer store.Close()
 	known, err := store.Existing(ctx, names)
 	if err != nil {
-		return 0, "", err
+		return res, err
 	}
-	lostDir := damagedPath + ".incoming"
-	moved := 0
 	for _, name := range names {
 		if known[name] {
 			continue
 		}
-		if err := os.MkdirAll(lostDir, 0o750); err != nil {
-			return moved, lostDir, err
+		if _, err := collector.ReadManifest(filepath.Join(c.incomingDir, name)); err == nil {
+			res.requeue++
+			continue
 		}
-		if err := os.Rename(filepath.Join(c.incomingDir, name), filepath.Join(lostDir, name)); err != nil {
-			return moved, lostDir, err
+		if err := os.MkdirAll(res.dir, 0o750); err != nil {
+			return res, err
 		}
-		moved++
+		if err := os.Rename(filepath.Join(c.incomingDir, name), filepath.Join(res.dir, name)); err != nil {
+			return res, err
+		}
+		res.moved++
 	}
-	return moved, lostDir, nil
+	return res, nil
 }
 
-func printRecoverReport(w io.Writer, path string, rep *persistence.RecoverReport, moved int, lostDir string) {
+func printRecoverReport(w io.Writer, path string, rep *persistence.RecoverReport, lost lostFiles) {
 	fmt.Fprintf(w, "damaged store moved to %s (kept; delete it yourself once you no longer need it)\n", rep.DamagedPath)
 	if rep.OpenError != "" {
 		fmt.Fprintf(w, "the damaged store could not be read at all (%s): the new store at %s is empty\n", rep.OpenError, path)
@@ -111,8 +124,11 @@ func printRecoverReport(w io.Writer, path string, rep *persistence.RecoverReport
 	if rep.Stateless > 0 {
 		fmt.Fprintf(w, "submissions with no delivery state and no configured group (kept, not delivered): %d\n", rep.Stateless)
 	}
-	if moved > 0 {
-		fmt.Fprintf(w, "incoming directories of lost submissions moved to %s: %d\n", lostDir, moved)
+	if lost.requeue > 0 {
+		fmt.Fprintf(w, "lost submissions whose staged files carry a manifest (re-enqueued by the next run, may be delivered twice): %d\n", lost.requeue)
+	}
+	if lost.moved > 0 {
+		fmt.Fprintf(w, "incoming directories of lost submissions without a manifest moved to %s: %d\n", lost.dir, lost.moved)
 	}
 	fmt.Fprintf(w, "lost (upper bound: unreadable row ids): %d; new store ready at %s — start the daemon again\n", rep.Lost(), path)
 }
