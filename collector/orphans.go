@@ -372,3 +372,57 @@ func (r *Runtime) warnForeign(name string) {
 			"(incoming_dir should be used by ace-collector only)", "incoming_dir", r.o.IncomingDir, "name", name)
 	}
 }
+
+// LostFiles says what SetAsideLost did.
+type LostFiles struct {
+	Requeue int // no record, but a manifest: left for the next start to re-enqueue
+	Moved   int // no record and no usable manifest: moved to the destination
+}
+
+// SetAsideLost is the sweep's table for `recover`, which runs with the
+// daemon stopped: of the submission directories in incoming that have no
+// record (existing says which have one), those whose manifest can rebuild
+// the record stay where they are, for the next start to re-enqueue; the
+// others are moved into dst. Entries the project did not create, and
+// .ace-staging-* leftovers (the next start removes them), are not touched.
+func SetAsideLost(ctx context.Context, incoming, dst string,
+	existing func(context.Context, []string) (map[string]bool, error)) (LostFiles, error) {
+	var res LostFiles
+	ents, err := os.ReadDir(incoming)
+	if errors.Is(err, fs.ErrNotExist) {
+		return res, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("reading incoming dir: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		if classify(e) == entrySubmission {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		return res, nil
+	}
+	known, err := existing(ctx, names)
+	if err != nil {
+		return res, fmt.Errorf("looking up the records of staged submissions: %w", err)
+	}
+	for _, name := range names {
+		if known[name] {
+			continue
+		}
+		if _, err := ReadManifest(filepath.Join(incoming, name)); err == nil {
+			res.Requeue++
+			continue
+		}
+		if err := os.MkdirAll(dst, 0o750); err != nil {
+			return res, err
+		}
+		if err := os.Rename(filepath.Join(incoming, name), filepath.Join(dst, name)); err != nil {
+			return res, err
+		}
+		res.Moved++
+	}
+	return res, nil
+}

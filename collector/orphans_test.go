@@ -584,3 +584,49 @@ func TestManifestNeverCollidesWithAttachments(t *testing.T) {
 		})
 	}
 }
+
+// recover's part: submissions without a record stay when their manifest can
+// rebuild them (the next start re-enqueues them), the others are moved
+// aside; stored ones, staging leftovers and foreign entries are not touched.
+func TestSetAsideLostKeepsWhatAManifestCanRebuild(t *testing.T) {
+	dir := t.TempDir()
+	r := openRig(t, dir, persistence.Config{}, false)
+	stored := r.submitN("s", 2)
+	lost := r.submitN("l", 3)
+	for id := range lost {
+		if _, err := r.store.DB().Exec("DELETE FROM work_distribution WHERE work_id = (SELECT id FROM incoming_workload WHERE uuid = ?)", id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.store.DB().Exec("DELETE FROM incoming_workload WHERE uuid = ?", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	legacy := filepath.Join(r.incoming, "77777777-7777-4777-8777-777777777777")
+	staging := filepath.Join(r.incoming, collector.StagingPrefix+"88888888-8888-4888-8888-888888888888")
+	foreign := filepath.Join(r.incoming, "projectA")
+	for _, d := range []string{legacy, staging, foreign} {
+		os.MkdirAll(d, 0o750)
+		os.WriteFile(filepath.Join(d, "f"), []byte("f"), 0o600)
+	}
+	dst := filepath.Join(dir, "db.damaged.incoming")
+	res, err := collector.SetAsideLost(context.Background(), r.incoming, dst, r.store.Existing)
+	if err != nil || res != (collector.LostFiles{Requeue: 3, Moved: 1}) {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if _, err := os.Stat(filepath.Join(dst, filepath.Base(legacy), "f")); err != nil {
+		t.Errorf("legacy directory not moved: %v", err)
+	}
+	for _, d := range []string{staging, foreign} {
+		if _, err := os.Stat(filepath.Join(d, "f")); err != nil {
+			t.Errorf("%s touched: %v", d, err)
+		}
+	}
+	rep, err := r.rt.SweepIncoming(context.Background())
+	if err != nil || rep.Requeued != 3 || rep.Kept != 2 || rep.Removed != 1 || rep.Foreign != 1 {
+		t.Fatalf("next start: %+v, %v", rep, err)
+	}
+	for id, c := range stored {
+		lost[id] = c
+	}
+	r.checkDelivered(lost)
+}

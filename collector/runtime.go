@@ -245,11 +245,12 @@ func (s *sink) enqueue(ctx context.Context, w *QueuedWork, dir string) error {
 	r := s.r
 	dup, skipped, err := r.o.Queue.Enqueue(ctx, *w)
 	if err != nil {
+		r.o.Stats.Add(s.name, "store_failed", 1)
+		err = r.storeError(s.name, w.UUID, "storing", err)
 		if dir != "" {
 			os.RemoveAll(dir)
 		}
-		r.o.Stats.Add(s.name, "store_failed", 1)
-		return r.storeError(s.name, w.UUID, "storing", err)
+		return err
 	}
 	if dup {
 		if dir != "" {

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/persistence"
@@ -40,74 +38,32 @@ func cmdRecover(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	lost, merr := setAsideLostFiles(ctx, c, rep.DamagedPath)
-	printRecoverReport(os.Stdout, c.store.Path, rep, lost)
+	lost, lostDir, merr := setAsideLostFiles(ctx, c, rep.DamagedPath)
+	printRecoverReport(os.Stdout, c.store.Path, rep, lost, lostDir)
 	if merr != nil {
 		return fmt.Errorf("setting aside files of lost submissions: %w", merr)
 	}
 	return nil
 }
 
-// lostFiles says what setAsideLostFiles did.
-type lostFiles struct {
-	requeue int    // kept: the next run re-enqueues them from their manifests
-	moved   int    // moved to dir: no manifest to rebuild the record from
-	dir     string // where
-}
-
 // setAsideLostFiles moves the submission directories of incoming_dir that
-// no salvaged record owns and no manifest describes to DAMAGED.incoming/.
-// Entries the runtime did not create are not touched.
-func setAsideLostFiles(ctx context.Context, c *appConfig, damagedPath string) (lostFiles, error) {
-	res := lostFiles{dir: damagedPath + ".incoming"}
-	entries, err := os.ReadDir(c.incomingDir)
-	if errors.Is(err, os.ErrNotExist) {
-		return res, nil
-	}
-	if err != nil {
-		return res, err
-	}
-	var names []string
-	for _, e := range entries {
-		if e.IsDir() && collector.IsSubmissionDirName(e.Name()) {
-			names = append(names, e.Name())
-		}
-	}
-	if len(names) == 0 {
-		return res, nil
-	}
+// no salvaged record owns and no manifest describes to DAMAGED.incoming/
+// (see collector.SetAsideLost).
+func setAsideLostFiles(ctx context.Context, c *appConfig, damagedPath string) (collector.LostFiles, string, error) {
+	dst := damagedPath + ".incoming"
 	sc := c.store
 	sc.Shared = true
 	sc.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	store, err := persistence.Open(ctx, sc)
 	if err != nil {
-		return res, err
+		return collector.LostFiles{}, dst, err
 	}
 	defer store.Close()
-	known, err := store.Existing(ctx, names)
-	if err != nil {
-		return res, err
-	}
-	for _, name := range names {
-		if known[name] {
-			continue
-		}
-		if _, err := collector.ReadManifest(filepath.Join(c.incomingDir, name)); err == nil {
-			res.requeue++
-			continue
-		}
-		if err := os.MkdirAll(res.dir, 0o750); err != nil {
-			return res, err
-		}
-		if err := os.Rename(filepath.Join(c.incomingDir, name), filepath.Join(res.dir, name)); err != nil {
-			return res, err
-		}
-		res.moved++
-	}
-	return res, nil
+	lost, err := collector.SetAsideLost(ctx, c.incomingDir, dst, store.Existing)
+	return lost, dst, err
 }
 
-func printRecoverReport(w io.Writer, path string, rep *persistence.RecoverReport, lost lostFiles) {
+func printRecoverReport(w io.Writer, path string, rep *persistence.RecoverReport, lost collector.LostFiles, lostDir string) {
 	fmt.Fprintf(w, "damaged store moved to %s (kept; delete it yourself once you no longer need it)\n", rep.DamagedPath)
 	if rep.OpenError != "" {
 		fmt.Fprintf(w, "the damaged store could not be read at all (%s): the new store at %s is empty\n", rep.OpenError, path)
@@ -124,11 +80,11 @@ func printRecoverReport(w io.Writer, path string, rep *persistence.RecoverReport
 	if rep.Stateless > 0 {
 		fmt.Fprintf(w, "submissions with no delivery state and no configured group (kept, not delivered): %d\n", rep.Stateless)
 	}
-	if lost.requeue > 0 {
-		fmt.Fprintf(w, "lost submissions whose staged files carry a manifest (re-enqueued by the next run, may be delivered twice): %d\n", lost.requeue)
+	if lost.Requeue > 0 {
+		fmt.Fprintf(w, "lost submissions whose staged files carry a manifest (re-enqueued by the next run, may be delivered twice): %d\n", lost.Requeue)
 	}
-	if lost.moved > 0 {
-		fmt.Fprintf(w, "incoming directories of lost submissions without a manifest moved to %s: %d\n", lost.dir, lost.moved)
+	if lost.Moved > 0 {
+		fmt.Fprintf(w, "incoming directories of lost submissions without a manifest moved to %s: %d\n", lostDir, lost.Moved)
 	}
 	fmt.Fprintf(w, "lost (upper bound: unreadable row ids): %d; new store ready at %s — start the daemon again\n", rep.Lost(), path)
 }
