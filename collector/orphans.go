@@ -27,6 +27,12 @@ package collector
 //	  unreadable or inconsistent                  |   ERROR naming it: it cannot be rebuilt (staged
 //	                                              |   by a version without manifests, or damaged)
 //
+// If the store cannot look records up or take a re-enqueue, the sweep fails
+// with nothing removed for that batch, and start-up refuses (Run returns the
+// error). `recover` applies the same rows with the daemon stopped
+// (SetAsideLost): lost submissions with a manifest stay for the next start,
+// the others go beside the damaged database.
+//
 // Why a <uuid>/ directory with a manifest and no record is re-enqueued even
 // when it may be a crash leftover (renamed into place, then the process died
 // before the commit): its manifest is written and fsync'd only once every
