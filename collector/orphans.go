@@ -28,8 +28,8 @@ package collector
 //	                                              |   by a version without manifests, or damaged)
 //
 // If the store cannot look records up or take a re-enqueue, the sweep fails
-// with nothing removed for that batch, and start-up refuses (Run returns the
-// error). `recover` applies the same rows with the daemon stopped
+// (having removed at most .ace-staging-* leftovers, and no submission) and
+// start-up refuses (Run returns the error). `recover` applies the same rows with the daemon stopped
 // (SetAsideLost): lost submissions with a manifest stay for the next start,
 // the others go beside the damaged database.
 //
