@@ -32,8 +32,8 @@ type QueuedWork struct {
 
 // GroupTarget is a collection group with its coverage percentage.
 type GroupTarget struct {
-	Name     string
-	Coverage int
+	Name     string `json:"name"`
+	Coverage int    `json:"coverage"`
 }
 
 // FinishedWork is a stored submission every group is done with.
@@ -54,6 +54,19 @@ type Queue interface {
 	ExpireKeys(ctx context.Context, createdAge, unmodifiedAge time.Duration) (int64, error)
 	State(source string) State
 	Changed() <-chan struct{}
+}
+
+// StoreIdentity is implemented by queues that can say which store they
+// are. Manifests carry the id, so that start-up can tell a replaced store
+// from one that lost its latest commits (it only changes what is logged).
+type StoreIdentity interface {
+	StoreMeta(ctx context.Context) (StoreMeta, error)
+}
+
+// StoreMeta identifies a store: a random id and when it was first used.
+type StoreMeta struct {
+	ID      string
+	Created time.Time
 }
 
 // Instance is one configured collector.
@@ -78,8 +91,9 @@ type RuntimeOptions struct {
 	KeyClearInterval        time.Duration
 	CleanupInterval         time.Duration
 	// SharedIncoming: other instances (sharing a MySQL queue) stage into
-	// the same incoming dir, so only directories older than OrphanAge are
-	// orphans; otherwise every directory older than this process is.
+	// the same incoming dir, so the sweep only looks at entries older than
+	// OrphanAge; otherwise at every entry this process is not staging.
+	// OrphanAge is also the interval of the periodic sweep.
 	SharedIncoming bool
 	OrphanAge      time.Duration
 }
@@ -87,14 +101,21 @@ type RuntimeOptions struct {
 // Runtime owns the collectors: it is their Sink, makes every submission
 // durable before returning, and deletes submissions once delivered.
 type Runtime struct {
-	o       RuntimeOptions
-	names   map[string]bool
-	started time.Time
+	o     RuntimeOptions
+	names map[string]bool
 	// fullLogged: when "store full" was last logged (unix nanoseconds).
 	fullLogged atomic.Int64
 	health     healthBook
 	// tuning: the rules after a reload (nil before one).
 	tuning atomic.Pointer[[]*TuningRule]
+	// staging: uuids between staging and the end of Submit; the sweep
+	// leaves their directories alone.
+	staging inflight
+	metaMu  sync.Mutex
+	meta    StoreMeta // cached once read
+	// foreign: entries of incoming_dir already logged as not ours.
+	foreignMu sync.Mutex
+	foreign   map[string]bool
 }
 
 // NewRuntime checks options and fills defaults.
@@ -120,7 +141,7 @@ func NewRuntime(o RuntimeOptions) (*Runtime, error) {
 	if o.OrphanAge <= 0 {
 		o.OrphanAge = 15 * time.Minute
 	}
-	r := &Runtime{o: o, names: map[string]bool{}, started: time.Now()}
+	r := &Runtime{o: o, names: map[string]bool{}, foreign: map[string]bool{}}
 	for _, g := range o.Groups {
 		r.names[g.Name] = true
 	}
@@ -144,6 +165,63 @@ type sink struct {
 // Submit implements the durability contract (see Sink).
 func (s *sink) Submit(ctx context.Context, sub *Submission) error {
 	r := s.r
+	s.defaults(sub)
+	if err := sub.Validate(); err != nil {
+		r.o.Stats.Add(s.name, "dropped_invalid", 1)
+		return err
+	}
+	if rule := r.tuningFor(s.name, s.tuning).Match(sub); rule != "" {
+		r.o.Stats.Add(s.name, "dropped_tuning", 1)
+		r.o.Log.Info("submission matched a tuning rule; dropped", "collector", s.name, "rule", rule, "description", sub.Description)
+		return removeSources(sub.Files)
+	}
+	if u, _ := uuid.Parse(sub.UUID); len(sub.UUID) != 36 {
+		sub.UUID = u.String() // the form staging directories are named and recognised by
+	}
+	w := QueuedWork{
+		UUID: sub.UUID, Type: s.name, Mode: sub.AnalysisMode, HasFiles: len(sub.Files) > 0,
+		Groups: r.groupsFor(s.name, sub), DedupSource: s.name, DedupKey: sub.DedupKey,
+	}
+	var orig []File
+	var dir string
+	var sources []string
+	if w.HasFiles {
+		r.staging.add(sub.UUID)
+		defer r.staging.done(sub.UUID) // after every removal below
+		orig = slices.Clone(sub.Files)
+		var err error
+		if dir, sources, err = stageSubmission(r.o.IncomingDir, sub, &w, r.storeMeta(ctx).ID, time.Now()); err != nil {
+			sub.Files = orig
+			if errors.Is(err, ErrInvalid) {
+				r.o.Stats.Add(s.name, "dropped_invalid", 1)
+				return fmt.Errorf("submission %s: %w", sub.UUID, err)
+			}
+			r.o.Stats.Add(s.name, "store_failed", 1)
+			return r.storeError(s.name, sub.UUID, "staging files", err)
+		}
+	} else {
+		var err error
+		if w.Payload, err = json.Marshal(sub); err != nil {
+			return fmt.Errorf("%w: submission %s: encoding: %w", ErrInvalid, sub.UUID, err)
+		}
+	}
+	if err := s.enqueue(ctx, &w, dir); err != nil {
+		if orig != nil {
+			sub.Files = orig // not committed: the source keeps its files
+		}
+		return err
+	}
+	// Committed, or a duplicate of what is: the source may go.
+	for _, src := range sources {
+		if err := os.Remove(src); err != nil && !errors.Is(err, os.ErrNotExist) {
+			r.o.Log.Warn("removing submitted source file failed", "collector", s.name, "path", src, "error", err)
+		}
+	}
+	return nil
+}
+
+// defaults fills what ACE's client fills for absent fields.
+func (s *sink) defaults(sub *Submission) {
 	if sub.UUID == "" {
 		sub.UUID = uuid.NewString()
 	}
@@ -160,65 +238,86 @@ func (s *sink) Submit(ctx context.Context, sub *Submission) error {
 		sub.Tool = "ace-collector " + s.kind
 	}
 	if sub.ToolInstance == "" {
-		sub.ToolInstance = r.o.Global.Hostname
+		sub.ToolInstance = s.r.o.Global.Hostname
 	}
-	if err := sub.Validate(); err != nil {
-		r.o.Stats.Add(s.name, "dropped_invalid", 1)
+}
+
+// enqueue commits w; on failure or a remembered dedup key it removes the
+// staged directory dir (if any): nothing was committed that needs it.
+func (s *sink) enqueue(ctx context.Context, w *QueuedWork, dir string) error {
+	r := s.r
+	dup, skipped, err := r.o.Queue.Enqueue(ctx, *w)
+	if err != nil {
+		r.o.Stats.Add(s.name, "store_failed", 1)
+		err = r.storeError(s.name, w.UUID, "storing", err)
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 		return err
 	}
-	if rule := r.tuningFor(s.name, s.tuning).Match(sub); rule != "" {
-		r.o.Stats.Add(s.name, "dropped_tuning", 1)
-		r.o.Log.Info("submission matched a tuning rule; dropped", "collector", s.name, "rule", rule, "description", sub.Description)
-		return removeSources(sub.Files)
-	}
-	groups := r.groupsFor(s.name, sub)
-	dir := filepath.Join(r.o.IncomingDir, sub.UUID)
-	orig := slices.Clone(sub.Files)
-	sources, err := stageFiles(sub, dir)
-	if err != nil {
-		sub.Files = orig
-		os.RemoveAll(dir)
-		if errors.Is(err, ErrInvalid) {
-			r.o.Stats.Add(s.name, "dropped_invalid", 1)
-			return fmt.Errorf("submission %s: %w", sub.UUID, err)
-		}
-		r.o.Stats.Add(s.name, "store_failed", 1)
-		return r.storeError(s.name, sub.UUID, "staging files", err)
-	}
-	payload, err := json.Marshal(sub)
-	if err != nil {
-		sub.Files = orig
-		os.RemoveAll(dir)
-		return fmt.Errorf("%w: submission %s: encoding: %w", ErrInvalid, sub.UUID, err)
-	}
-	dup, skipped, err := r.o.Queue.Enqueue(ctx, QueuedWork{
-		UUID: sub.UUID, Type: s.name, Mode: sub.AnalysisMode, Payload: payload,
-		HasFiles: len(sub.Files) > 0, Groups: groups,
-		DedupSource: s.name, DedupKey: sub.DedupKey,
-	})
-	if err != nil {
-		sub.Files = orig
-		os.RemoveAll(dir)
-		r.o.Stats.Add(s.name, "store_failed", 1)
-		return r.storeError(s.name, sub.UUID, "storing", err)
-	}
 	if dup {
-		os.RemoveAll(dir)
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 		r.o.Stats.Add(s.name, "dropped_duplicate", 1)
-		r.o.Log.Debug("duplicate submission dropped", "collector", s.name, "dedup_key", sub.DedupKey)
-	} else {
-		r.o.Stats.Add(s.name, "stored", 1)
-		for _, g := range skipped {
-			r.o.Stats.Add("group:"+g, "skipped_coverage", 1)
-		}
-		r.o.Log.Debug("submission stored", "collector", s.name, "uuid", sub.UUID, "description", sub.Description, "groups", len(groups))
+		r.o.Log.Debug("duplicate submission dropped", "collector", s.name, "uuid", w.UUID, "dedup_key", w.DedupKey)
+		return nil
 	}
-	for _, src := range sources {
-		if err := os.Remove(src); err != nil && !errors.Is(err, os.ErrNotExist) {
-			r.o.Log.Warn("removing submitted source file failed", "collector", s.name, "path", src, "err", err)
-		}
+	r.o.Stats.Add(s.name, "stored", 1)
+	for _, g := range skipped {
+		r.o.Stats.Add("group:"+g, "skipped_coverage", 1)
 	}
+	r.o.Log.Debug("submission stored", "collector", s.name, "uuid", w.UUID, "groups", len(w.Groups))
 	return nil
+}
+
+// storeMeta returns the store's identity, reading it once; the zero value
+// when the queue cannot say (or cannot now: it is read again next time).
+func (r *Runtime) storeMeta(ctx context.Context) StoreMeta {
+	si, ok := r.o.Queue.(StoreIdentity)
+	if !ok {
+		return StoreMeta{}
+	}
+	r.metaMu.Lock()
+	defer r.metaMu.Unlock()
+	if r.meta.ID == "" {
+		m, err := si.StoreMeta(ctx)
+		if err != nil {
+			r.o.Log.Debug("reading the store's identity failed", "error", err)
+			return StoreMeta{}
+		}
+		r.meta = m
+	}
+	return r.meta
+}
+
+// inflight counts the uuids a Submit is staging or committing.
+type inflight struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (f *inflight) add(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[string]int{}
+	}
+	f.m[id]++
+}
+
+func (f *inflight) done(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m[id]--; f.m[id] <= 0 {
+		delete(f.m, id)
+	}
+}
+
+func (f *inflight) has(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.m[id] > 0
 }
 
 // storeError describes a failure to make a submission durable. A full
@@ -231,7 +330,7 @@ func (r *Runtime) storeError(collectorName, uuid, what string, err error) error 
 		if last := r.fullLogged.Load(); time.Since(time.Unix(0, last)) >= time.Minute &&
 			r.fullLogged.CompareAndSwap(last, time.Now().UnixNano()) {
 			r.o.Log.Error("store full: no space left on device; sources keep their input until space is freed",
-				"collector", collectorName, "incoming_dir", r.o.IncomingDir, "err", err)
+				"collector", collectorName, "incoming_dir", r.o.IncomingDir, "error", err)
 		}
 		return fmt.Errorf("submission %s: store full: no space left on device (%s; free disk space, input is kept and retried): %w",
 			uuid, what, err)
@@ -271,56 +370,11 @@ func (r *Runtime) groupsFor(collectorName string, sub *Submission) []GroupTarget
 	return out
 }
 
-// RemoveOrphans deletes incoming directories with no stored submission:
-// files staged by a process that died before its commit.
-func (r *Runtime) RemoveOrphans(ctx context.Context) (int, error) {
-	entries, err := os.ReadDir(r.o.IncomingDir)
-	if err != nil {
-		return 0, fmt.Errorf("runtime: reading incoming dir: %w", err)
-	}
-	// Directories made since this runtime started (or, with a shared dir,
-	// recently) may belong to submissions being staged right now.
-	// File times come from a coarse kernel clock that can lag time.Now by
-	// a few milliseconds, hence the margin.
-	cutoff := r.started.Add(-2 * time.Second)
-	if r.o.SharedIncoming || time.Since(r.started) > r.o.OrphanAge {
-		cutoff = time.Now().Add(-r.o.OrphanAge)
-	}
-	var names []string
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
-			names = append(names, e.Name())
-		}
-	}
-	known, err := r.o.Queue.Existing(ctx, names)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, name := range names {
-		if known[name] {
-			continue
-		}
-		if err := os.RemoveAll(filepath.Join(r.o.IncomingDir, name)); err != nil {
-			return n, fmt.Errorf("runtime: removing orphan %s: %w", name, err)
-		}
-		n++
-	}
-	if n > 0 {
-		r.o.Stats.Add("runtime", "orphan_dirs_removed", int64(n))
-		r.o.Log.Warn("removed incoming directories of submissions never committed", "count", n)
-	}
-	return n, nil
-}
-
-// Run removes orphans, starts every collector (restarting failed ones with
-// backoff), and runs cleanup and key expiry until ctx is cancelled. It
-// returns after every collector has returned.
+// Run sweeps incoming_dir (see SweepIncoming), starts every collector
+// (restarting failed ones with backoff), and runs cleanup and key expiry
+// until ctx is cancelled. It returns after every collector has returned.
 func (r *Runtime) Run(ctx context.Context, instances []Instance) error {
-	if _, err := r.RemoveOrphans(ctx); err != nil {
+	if _, err := r.SweepIncoming(ctx); err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
@@ -363,7 +417,7 @@ func (r *Runtime) supervise(ctx context.Context, inst Instance) {
 			wait = time.Second
 		}
 		r.o.Stats.Add(inst.Name, "restarts", 1)
-		env.Log.Error("collector stopped; restarting", "err", err, "in", wait)
+		env.Log.Error("collector stopped; restarting", "error", err, "in", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -395,19 +449,19 @@ func (r *Runtime) cleanupLoop(ctx context.Context) {
 	for {
 		if time.Since(lastOrphans) >= r.o.OrphanAge {
 			lastOrphans = time.Now()
-			if _, err := r.RemoveOrphans(ctx); err != nil && ctx.Err() == nil {
-				r.o.Log.Error("removing orphan incoming directories failed", "err", err)
+			if _, err := r.SweepIncoming(ctx); err != nil && ctx.Err() == nil {
+				r.o.Log.Error("sweeping the incoming directory failed", "error", err)
 			}
 		}
 		changed := r.o.Queue.Changed()
 		n, err := r.CleanupOnce(ctx)
 		if err != nil && ctx.Err() == nil {
-			r.o.Log.Error("cleanup failed", "err", err)
+			r.o.Log.Error("cleanup failed", "error", err)
 		}
 		if time.Since(lastExpiry) >= r.o.KeyClearInterval {
 			lastExpiry = time.Now()
 			if k, err := r.o.Queue.ExpireKeys(ctx, r.o.KeyExpiration, r.o.KeyUnmodifiedExpiration); err != nil {
-				r.o.Log.Error("expiring persistence keys failed", "err", err)
+				r.o.Log.Error("expiring persistence keys failed", "error", err)
 			} else if k > 0 {
 				r.o.Log.Debug("expired volatile persistence keys", "count", k)
 			}

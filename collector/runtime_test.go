@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/persistence"
@@ -108,14 +107,15 @@ func TestDedupKey(t *testing.T) {
 	}
 }
 
-func TestOrphanDirectoriesRemoved(t *testing.T) {
+// A crash while staging leaves .ace-staging-<uuid>: nothing under that name
+// was ever committed, so the sweep removes it; the directory of a stored
+// submission is kept.
+func TestUnfinishedStagingRemovedStoredKept(t *testing.T) {
 	dir := t.TempDir()
 	incoming := filepath.Join(dir, "incoming")
-	orphan := filepath.Join(incoming, "11111111-1111-4111-8111-111111111111")
+	orphan := filepath.Join(incoming, collector.StagingPrefix+"11111111-1111-4111-8111-111111111111")
 	os.MkdirAll(orphan, 0o750)
 	os.WriteFile(filepath.Join(orphan, "half-written"), []byte("x"), 0o600)
-	old := time.Now().Add(-time.Hour)
-	os.Chtimes(orphan, old, old)
 	store, err := persistence.Open(context.Background(), persistence.Config{Path: filepath.Join(dir, "q.db")})
 	if err != nil {
 		t.Fatal(err)
@@ -131,12 +131,12 @@ func TestOrphanDirectoriesRemoved(t *testing.T) {
 	if err := rt.Sink("c", "t", nil).Submit(context.Background(), kept); err != nil {
 		t.Fatal(err)
 	}
-	n, err := rt.RemoveOrphans(context.Background())
-	if err != nil || n != 1 {
-		t.Fatalf("removed %d, %v", n, err)
+	rep, err := rt.SweepIncoming(context.Background())
+	if err != nil || rep.Removed != 1 || rep.Kept != 1 || rep.Requeued != 0 || rep.SetAside != 0 {
+		t.Fatalf("sweep %+v, %v", rep, err)
 	}
 	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
-		t.Fatal("orphan still there")
+		t.Fatal("unfinished staging directory still there")
 	}
 	if _, err := os.Stat(filepath.Join(incoming, kept.UUID)); err != nil {
 		t.Fatalf("stored submission's files removed: %v", err)

@@ -1,52 +1,107 @@
 package collector
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// stageFiles puts sub's files into dir (incoming_dir/<uuid>) under safe,
-// unique names, durably (file and directory fsync'd), and rewrites
-// sub.Files to point there. It hard-links when it can (cheap, and the
-// source is deleted after commit anyway for a "move") and copies otherwise.
-func stageFiles(sub *Submission, dir string) (sources []string, err error) {
-	if len(sub.Files) == 0 {
-		return nil, nil
+// stageSubmission makes sub's files and its manifest durable in
+// incoming/<uuid>/ before anything is committed: the files and the
+// manifest go into incoming/.ace-staging-<uuid>/ (which start-up may always
+// remove: nothing is committed while it has that name), every directory is
+// fsync'd, and only then is it renamed to <uuid> and incoming fsync'd. It
+// rewrites sub.Files to the final paths and sets w.Payload.
+func stageSubmission(incoming string, sub *Submission, w *QueuedWork, storeID string, now time.Time) (dir string, sources []string, err error) {
+	dir = filepath.Join(incoming, sub.UUID)
+	tmp := filepath.Join(incoming, StagingPrefix+sub.UUID)
+	if err := os.MkdirAll(incoming, 0o750); err != nil {
+		return "", nil, fmt.Errorf("creating %s: %w", incoming, err)
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	if err := os.Mkdir(tmp, 0o750); err != nil {
+		return "", nil, fmt.Errorf("creating %s: %w", tmp, err)
 	}
-	used := map[string]bool{}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	sources, dirs, err := stageFiles(sub, tmp, dir)
+	if err != nil {
+		return "", nil, err
+	}
+	if w.Payload, err = json.Marshal(sub); err != nil {
+		return "", nil, fmt.Errorf("%w: submission %s: encoding: %w", ErrInvalid, sub.UUID, err)
+	}
+	if err = writeManifest(tmp, newManifest(w, storeID, now)); err != nil {
+		return "", nil, err
+	}
+	for _, d := range dirs { // deepest first, then tmp itself
+		if err = syncDir(d); err != nil {
+			return "", nil, err
+		}
+	}
+	if err = os.Rename(tmp, dir); err != nil {
+		return "", nil, fmt.Errorf("moving staged files to %s: %w", dir, err)
+	}
+	if err = syncDir(incoming); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, sources, nil
+}
+
+// stageFiles puts sub's files into tmp under safe, unique names (never
+// the manifest's), each file fsync'd, and rewrites sub.Files to point
+// where they will be once tmp is renamed to final. It hard-links when it
+// can (cheap, and the source is deleted after commit anyway for a "move")
+// and copies otherwise. dirs lists the directories to fsync, deepest first
+// and tmp last.
+func stageFiles(sub *Submission, tmp, final string) (sources, dirs []string, err error) {
+	used := map[string]bool{ManifestName: true}
+	made := map[string]bool{}
 	for i, f := range sub.Files {
 		name, err := SafeName(f.Name)
 		if err != nil {
-			return nil, fmt.Errorf("%w: file %d: %w", ErrInvalid, i, err)
+			return nil, nil, fmt.Errorf("%w: file %d: %w", ErrInvalid, i, err)
 		}
-		name = uniqueName(name, used)
-		dst := filepath.Join(dir, filepath.FromSlash(name))
+		name = uniqueName(notManifest(name), used)
+		dst := filepath.Join(tmp, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-			return nil, fmt.Errorf("creating %s: %w", filepath.Dir(dst), err)
+			return nil, nil, fmt.Errorf("creating %s: %w", filepath.Dir(dst), err)
+		}
+		for d := filepath.Dir(dst); d != tmp && !made[d]; d = filepath.Dir(d) {
+			made[d] = true
+			dirs = append(dirs, d)
 		}
 		if err := linkOrCopy(f.Path, dst, !f.DeleteSource); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if f.DeleteSource {
 			sources = append(sources, f.Path)
 		}
-		sub.Files[i] = File{Path: dst, Name: name}
+		sub.Files[i] = File{Path: filepath.Join(final, filepath.FromSlash(name)), Name: name}
 	}
-	if err := syncDir(dir); err != nil {
-		return nil, err
+	// Longer paths first: a subdirectory's entry is synced in its parent.
+	slices.SortFunc(dirs, func(a, b string) int { return len(b) - len(a) })
+	return sources, append(dirs, tmp), nil
+}
+
+// notManifest keeps an attachment off the manifest's name, also as the
+// first segment of a nested name ("<manifest>/x" would make it a
+// directory).
+func notManifest(name string) string {
+	if name == ManifestName || strings.HasPrefix(name, ManifestName+"/") {
+		return "_" + name
 	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
-		return nil, err
-	}
-	return sources, nil
+	return name
 }
 
 func uniqueName(name string, used map[string]bool) string {

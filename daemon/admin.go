@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/migrations"
 	"github.com/ace-collector/ace-collector/persistence"
 )
@@ -148,7 +149,7 @@ func (a *Admin) KeysClear(ctx context.Context, f persistence.KeyFilter, names []
 }
 
 // WriteRecoverReport prints what Recover did.
-func WriteRecoverReport(w io.Writer, path string, rep *persistence.RecoverReport, moved int, lostDir string) {
+func WriteRecoverReport(w io.Writer, path string, rep *persistence.RecoverReport, lost collector.LostFiles, lostDir string) {
 	fmt.Fprintf(w, "damaged store moved to %s (kept; delete it yourself once you no longer need it)\n", rep.DamagedPath)
 	if rep.OpenError != "" {
 		fmt.Fprintf(w, "the damaged store could not be read at all (%s): the new store at %s is empty\n", rep.OpenError, path)
@@ -165,8 +166,11 @@ func WriteRecoverReport(w io.Writer, path string, rep *persistence.RecoverReport
 	if rep.Stateless > 0 {
 		fmt.Fprintf(w, "submissions with no delivery state and no configured group (kept, not delivered): %d\n", rep.Stateless)
 	}
-	if moved > 0 {
-		fmt.Fprintf(w, "incoming directories of lost submissions moved to %s: %d\n", lostDir, moved)
+	if lost.Requeue > 0 {
+		fmt.Fprintf(w, "lost submissions whose staged files carry a manifest (re-enqueued by the next run, may be delivered twice): %d\n", lost.Requeue)
+	}
+	if lost.Moved > 0 {
+		fmt.Fprintf(w, "incoming directories of lost submissions without a manifest moved to %s: %d\n", lostDir, lost.Moved)
 	}
 	fmt.Fprintf(w, "lost (upper bound: unreadable row ids): %d; new store ready at %s — start the daemon again\n", rep.Lost(), path)
 }

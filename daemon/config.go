@@ -287,8 +287,31 @@ func parseLog(g *collector.Section) LogSettings {
 	return l
 }
 
-// checkDirs refuses directories that overlap: the incoming and persistence
-// directories with each other or with a collector's input directory.
+// checkDirs refuses directories that overlap — the incoming and
+// persistence directories with each other or with a collector's input
+// directory: the sweep and the collectors would then take each other's
+// files — and warns about entries of incoming_dir the project did not make.
 func (c *Config) checkDirs(p *collector.Problems) {
-	// TODO(merge h-orphans): collector.CheckDirs / ForeignEntries
+	inputs := map[string][]string{}
+	for _, inst := range c.Collectors {
+		if d, ok := inst.Collector.(collector.DirInputs); ok {
+			inputs[inst.Name] = d.InputDirs()
+		}
+	}
+	persist := ""
+	if c.Store.Driver == "sqlite" {
+		persist = c.Store.Dir
+	}
+	for _, err := range collector.CheckDirs(c.IncomingDir, persist, inputs) {
+		p.AddErr(err)
+	}
+	foreign, err := collector.ForeignEntries(c.IncomingDir)
+	if err == nil && len(foreign) > 0 {
+		more := ""
+		if len(foreign) > 5 {
+			foreign, more = foreign[:5], fmt.Sprintf(" and %d more", len(foreign)-5)
+		}
+		p.Warn("collection", "incoming_dir", "%s holds entries ace-collector did not create (%s%s); they are left alone, but the directory should be its own",
+			c.IncomingDir, strings.Join(foreign, ", "), more)
+	}
 }

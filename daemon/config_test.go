@@ -246,3 +246,28 @@ func TestDuplicateSectionsAndKeysAreErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateRefusesOverlappingDirectories(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "incoming", "projectA"), 0o750)
+	conf := `
+[collection]
+incoming_dir = ` + dir + `/incoming
+persistence_dir = ` + dir + `/incoming/db
+[node_a]
+location = http://127.0.0.1:1
+[collection_group_g]
+[collector_drop]
+type = filedrop
+directory = ` + dir + `/incoming
+recursive = yes
+`
+	_, p := load(t, conf, nil)
+	text := problemText(p.List())
+	if !strings.Contains(text, "is the same directory as collector \"drop\"") || !strings.Contains(text, "persistence_dir") {
+		t.Errorf("overlaps not refused:\n%s", text)
+	}
+	if w := problemText(p.Warnings()); !strings.Contains(w, "projectA") {
+		t.Errorf("foreign entry not warned about:\n%s", w)
+	}
+}

@@ -47,9 +47,9 @@ store is not rebuilt unless --force is given. Refused while a daemon holds the s
 				return cerr
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-			rep, moved, lostDir, err := daemon.Recover(cmd.Context(), c, log)
+			rep, lost, lostDir, err := daemon.Recover(cmd.Context(), c, log)
 			if rep != nil {
-				daemon.WriteRecoverReport(out, c.Store.Path, rep, moved, lostDir)
+				daemon.WriteRecoverReport(out, c.Store.Path, rep, lost, lostDir)
 			}
 			return err
 		},
