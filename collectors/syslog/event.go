@@ -104,15 +104,7 @@ func (p *parser) parse(raw []byte, received time.Time) (*Event, error) {
 		}
 		return nil, fmt.Errorf("%w: %w", errMalformed, err)
 	}
-	ev.Facility, ev.Severity = int(*base.Priority/8), int(*base.Priority%8)
-	if base.Timestamp != nil {
-		ev.Time = *base.Timestamp
-		if ev.Format == "rfc3164" && ev.Time.Year() == 0 {
-			ev.Time = resolveYear(ev.Time, received, p.loc)
-		}
-	}
-	ev.Hostname, ev.AppName, ev.ProcID = deref(base.Hostname), deref(base.Appname), deref(base.ProcID)
-	ev.MsgID, ev.Message = deref(base.MsgID), deref(base.Message)
+	ev.setBase(base, received, p.loc)
 	if err != nil {
 		ev.ParseError = err.Error()
 		ev.Raw = string(raw)
@@ -125,6 +117,20 @@ func (p *parser) parse(raw []byte, received time.Time) (*Event, error) {
 	}
 	ev.parseCEF()
 	return ev, nil
+}
+
+// setBase copies the header fields the parsers share; an RFC 3164
+// timestamp gets its year from the receive time.
+func (ev *Event) setBase(base *gosyslog.Base, received time.Time, loc *time.Location) {
+	ev.Facility, ev.Severity = int(*base.Priority/8), int(*base.Priority%8)
+	if base.Timestamp != nil {
+		ev.Time = *base.Timestamp
+		if ev.Format == "rfc3164" && ev.Time.Year() == 0 {
+			ev.Time = resolveYear(ev.Time, received, loc)
+		}
+	}
+	ev.Hostname, ev.AppName, ev.ProcID = deref(base.Hostname), deref(base.Appname), deref(base.ProcID)
+	ev.MsgID, ev.Message = deref(base.MsgID), deref(base.Message)
 }
 
 // parseCEF parses a CEF or LEEF record in the message. An RFC 3164 header

@@ -14,7 +14,7 @@ import (
 // before any '='. LEEF 1.0 specifies tabs, but devices use other
 // separators (PAN-OS sends "cat=TRAFFIC|src=...|dst=..."), so where no
 // delimiter is given it is detected: the byte that precedes the most
-// "key=" in the attributes, tab first on a tie (see detectDelimiter).
+// "key=" in the attributes (see detectDelimiter).
 // A delimiter inside a value that no key follows stays in the value.
 func ParseLEEF(s string) (*Event, error) {
 	if len(s) > MaxInput {
@@ -80,13 +80,14 @@ func leefDelimiter(d string) (byte, error) {
 }
 
 // delimiterPreference breaks ties between candidate delimiters: the LEEF
-// default first, then the separators devices are known to use; a space,
-// which values also hold, last.
+// default first, then the separators devices are known to use.
 const delimiterPreference = "\t|^;,"
 
 // detectDelimiter returns the byte that precedes the most "key=" starts in
-// attrs: the separator that splits them into key=value pairs. With no
-// evidence (one attribute or none) it is the LEEF default, tab.
+// attrs: the separator that splits them into key=value pairs. A space,
+// which free-text values also hold ("msg=user=bob action=login"), is
+// chosen only when nothing else precedes a key. With no evidence (one
+// attribute or none) it is the LEEF default, tab.
 func detectDelimiter(attrs string) byte {
 	var counts [256]int
 	for i := 0; i < len(attrs); i++ {
@@ -115,6 +116,8 @@ func detectDelimiter(attrs string) byte {
 			better(byte(c))
 		}
 	}
-	better(' ')
+	if counts[best] == 0 && counts[' '] > 0 {
+		return ' '
+	}
 	return best
 }

@@ -157,6 +157,9 @@ func TestDetectDelimiter(t *testing.T) {
 		{"src=1.2.3.4", '\t'},
 		{"", '\t'},
 		{"a=1|b=2\tc=3", '\t'}, // a tie goes to the LEEF default
+		// Free text in a value does not outvote the real separator.
+		{"src=1.2.3.4\tmsg=user=bob action=login result=fail from=x", '\t'},
+		{"cat=AUTH|msg=user=bob action=login result=fail from=x", '|'},
 	}
 	for _, tt := range tests {
 		if got := detectDelimiter(tt.attrs); got != tt.want {
