@@ -13,9 +13,9 @@ import (
 // maxAggregateObservables bounds the observables one aggregate carries.
 const maxAggregateObservables = 1000
 
-// aggregator groups selected events by the aggregate_by fields for
-// aggregate_window, then submits one submission per group with the count
-// and the first aggregate_max_events events.
+// aggregator groups selected events by rule and the rule's aggregate_by
+// fields for aggregate_window, then submits one submission per group with
+// the count and the first aggregate_max_events events.
 type aggregator struct {
 	r   *run
 	now func() time.Time
@@ -38,22 +38,38 @@ func newAggregator(r *run) *aggregator {
 	return &aggregator{r: r, now: time.Now, groups: map[string]*group{}}
 }
 
-func (a *aggregator) keyOf(ev *Event) (string, map[string]string) {
-	vals := make(map[string]string, len(a.r.cfg.AggregateBy))
+// keyOf returns the aggregation key of ev selected by rule: the rule
+// and the values of its aggregate_by fields. ok is false when ev is not
+// to be aggregated: no fields for the rule, or every field empty (events
+// that share nothing would otherwise be merged: every plain syslog line
+// has no "signature" and no "src").
+func (a *aggregator) keyOf(ev *Event, rule string) (key string, vals map[string]string, ok bool) {
+	by := a.r.cfg.aggregateBy(rule)
+	vals = make(map[string]string, len(by))
 	var b strings.Builder
-	for _, f := range a.r.cfg.AggregateBy {
+	b.WriteString(rule)
+	for _, f := range by {
 		v, _ := ev.Field(f)
 		vals[f] = v
-		b.WriteString(v)
 		b.WriteByte(0)
+		b.WriteString(v)
+		ok = ok || v != ""
 	}
-	return b.String(), vals
+	return b.String(), vals, ok
 }
 
-// add puts ev into its group. When aggregate_max_keys groups are open,
-// the one closest to its deadline is submitted early to make room.
-func (a *aggregator) add(ev *Event, rule string) {
-	k, vals := a.keyOf(ev)
+// add puts ev into its group and reports true, or reports false when ev
+// is not to be aggregated (see keyOf). When aggregate_max_keys groups
+// are open, the one closest to its deadline is submitted early to make
+// room.
+func (a *aggregator) add(ev *Event, rule string) bool {
+	k, vals, ok := a.keyOf(ev, rule)
+	if !ok {
+		if len(vals) > 0 {
+			a.r.env.Count("aggregate_key_empty", 1)
+		}
+		return false
+	}
 	var evict *group
 	a.mu.Lock()
 	g, ok := a.groups[k]
@@ -90,6 +106,7 @@ func (a *aggregator) add(ev *Event, rule string) {
 		a.r.env.Count("aggregate_evicted", 1)
 		a.submit(evict)
 	}
+	return true
 }
 
 // flushLoop submits groups whose window ended until ctx is done.

@@ -125,7 +125,7 @@ func BenchmarkParse(b *testing.B) {
 	p := newParser(nil)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		ev, err := p.parse([]byte(benchMsgs[i%2]))
+		ev, err := p.parse([]byte(benchMsgs[i%2]), time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -6,6 +6,10 @@ import (
 	"time"
 )
 
+// testReceived is the receive time parser tests use (RFC 3164 years are
+// decided from it).
+var testReceived = time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
+
 func TestParse(t *testing.T) {
 	tests := []struct {
 		name, in           string
@@ -20,7 +24,7 @@ func TestParse(t *testing.T) {
 		{name: "rfc3164", in: "<13>Nov 23 23:30:00 myhost sshd[42]: Failed password for root from 203.0.113.5\n",
 			format: "rfc3164", host: "myhost", app: "sshd", msg: "Failed password for root from 203.0.113.5", sev: 5},
 		{name: "rfc3164 cef", in: "<134>Jan  1 00:00:00 fw CEF:0|Vend|Prod|1|4711|Port scan|8|src=10.0.0.1 dst=10.0.0.2",
-			format: "rfc3164", host: "fw", app: "CEF", msg: "CEF:0|Vend|Prod|1|4711|Port scan|8|src=10.0.0.1 dst=10.0.0.2", sev: 6, cefSig: "4711"},
+			format: "rfc3164", host: "fw", msg: "CEF:0|Vend|Prod|1|4711|Port scan|8|src=10.0.0.1 dst=10.0.0.2", sev: 6, cefSig: "4711"},
 		{name: "rfc5424 leef", in: "<14>1 2024-01-02T03:04:05Z qr app - - - LEEF:1.0|V|P|1|E42|src=1.2.3.4\tdst=5.6.7.8",
 			format: "rfc5424", host: "qr", app: "app", msg: "LEEF:1.0|V|P|1|E42|src=1.2.3.4\tdst=5.6.7.8", sev: 6, cefSig: "E42"},
 		{name: "no pri", in: "just some text", format: "rfc3164", msg: "just some text", sev: 5, partial: true},
@@ -30,7 +34,7 @@ func TestParse(t *testing.T) {
 	p := newParser(nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := p.parse([]byte(tt.in))
+			ev, err := p.parse([]byte(tt.in), testReceived)
 			if tt.malformed {
 				if err == nil {
 					t.Fatalf("parsed %+v, want malformed", ev)
@@ -56,12 +60,12 @@ func TestParse(t *testing.T) {
 }
 
 func TestFieldsAndTitle(t *testing.T) {
-	ev, err := newParser(nil).parse([]byte(`<134>1 2024-01-02T03:04:05Z fw app - - [meta@1 zone="dmz"] CEF:1|V|P|1|sig9|Evil thing|High|src=10.0.0.1 cs1Label=Policy cs1=strict`))
+	ev, err := newParser(nil).parse([]byte(`<134>1 2024-01-02T03:04:05Z fw app - - [meta@1 zone="dmz"] CEF:1|V|P|1|sig9|Evil thing|High|src=10.0.0.1 cs1Label=Policy cs1=strict`), testReceived)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for f, want := range map[string]string{"signature": "sig9", "name": "Evil thing", "cef_severity": "8",
-		"src": "10.0.0.1", "Policy": "strict", "sd.meta@1.zone": "dmz", "hostname": "fw", "severity": "6"} {
+		"src": "10.0.0.1", "Policy": "strict", "ext.Policy": "strict", "ext.src": "10.0.0.1", "sd.meta@1.zone": "dmz", "hostname": "fw", "severity": "6"} {
 		if got, ok := ev.Field(f); !ok || got != want {
 			t.Errorf("Field(%q) = %q,%v want %q", f, got, ok, want)
 		}
@@ -86,7 +90,7 @@ func TestRFC3164Timezone(t *testing.T) {
 	if err != nil {
 		t.Skipf("no zoneinfo: %v", err)
 	}
-	ev, err := newParser(loc).parse([]byte("<13>Mar  4 12:00:00 h app: x"))
+	ev, err := newParser(loc).parse([]byte("<13>Mar  4 12:00:00 h app: x"), testReceived)
 	if err != nil {
 		t.Fatal(err)
 	}

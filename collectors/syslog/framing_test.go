@@ -77,7 +77,7 @@ func FuzzFraming(f *testing.F) {
 			if total > len(in) {
 				t.Fatalf("frames hold %d bytes of %d input", total, len(in))
 			}
-			_, _ = p.parse(b) // must not panic
+			_, _ = p.parse(b, fuzzReceived) // must not panic
 		}
 		t.Fatal("reader did not terminate")
 	})

@@ -34,6 +34,13 @@ type started struct {
 
 func start(t testing.TB, body string) *started {
 	t.Helper()
+	return startWith(t, body, nil)
+}
+
+// startWith is start with setup run on the run before it serves (to
+// set clocks).
+func startWith(t testing.TB, body string, setup func(*run)) *started {
+	t.Helper()
 	c, err := build(t, body)
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +50,9 @@ func start(t testing.TB, body string) *started {
 	logs := collectortest.RecordLogs(env)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &started{r: c.start(env), env: env, sink: sink, logs: logs, cancel: cancel, done: make(chan error, 1)}
+	if setup != nil {
+		setup(s.r)
+	}
 	go func() { s.done <- s.r.serve(ctx) }()
 	t.Cleanup(func() { s.stop(t) })
 	return s

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -106,10 +107,11 @@ func (r *run) readUDP(ctx context.Context, conn *net.UDPConn) {
 		}
 		r.env.Count("received", 1)
 		if n > r.cfg.MaxMessageSize || flags&msgTrunc != 0 {
+			r.dropOversize("udp", from.Addr().Unmap(), fmt.Sprintf("datagram of %d bytes or more", n))
 			r.env.Drop("overrun", 1)
 			continue
 		}
-		m := message{data: append([]byte(nil), buf[:n]...), peer: from.Addr().Unmap(), transport: "udp", received: time.Now()}
+		m := message{data: append([]byte(nil), buf[:n]...), peer: from.Addr().Unmap(), transport: "udp", received: r.now()}
 		select {
 		case r.queue <- m:
 		default:
@@ -153,6 +155,8 @@ func (r *run) accept(ctx context.Context, ln net.Listener, transport string) {
 		mu.Lock()
 		if len(conns) >= r.cfg.MaxConnections {
 			mu.Unlock()
+			r.drops.logf(slog.LevelWarn, "connection_limit", "syslog connection refused: max_connections reached",
+				"transport", transport, "peer", conn.RemoteAddr().String(), "max_connections", r.cfg.MaxConnections)
 			r.env.Drop("connection_limit", 1)
 			_ = conn.Close()
 			continue
@@ -186,7 +190,7 @@ func (r *run) readStream(ctx context.Context, conn net.Conn, transport string) {
 		cancel()
 		if err != nil {
 			r.env.Count("tls_handshake_error", 1)
-			r.env.Log.Info("syslog TLS handshake failed", "peer", peer, "error", err)
+			r.drops.logf(slog.LevelInfo, "tls_handshake", "syslog TLS handshake failed", "peer", peer.String(), "error", err)
 			return
 		}
 	}
@@ -197,19 +201,21 @@ func (r *run) readStream(ctx context.Context, conn net.Conn, transport string) {
 			switch {
 			case errors.Is(err, errOversize):
 				r.env.Count("received", 1)
+				r.dropOversize(transport, peer, err.Error())
 				r.env.Drop("overrun", 1)
 				continue
 			case err == io.EOF || ctx.Err() != nil || errors.Is(err, net.ErrClosed):
 			default:
 				// A frame cut by the connection's end, or a stream out of
 				// sync: the rest of the connection is lost, counted once.
+				r.drops.logf(slog.LevelWarn, "stream_error", "syslog stream dropped: malformed framing",
+					"transport", transport, "peer", peer.String(), "error", err)
 				r.env.Drop("stream_error", 1)
-				r.env.Log.Info("syslog stream ended by an error", "transport", transport, "peer", peer, "error", err)
 			}
 			return
 		}
 		r.env.Count("received", 1)
-		m := message{data: append([]byte(nil), data...), peer: peer, transport: transport, received: time.Now()}
+		m := message{data: append([]byte(nil), data...), peer: peer, transport: transport, received: r.now()}
 		select {
 		case r.queue <- m:
 		case <-ctx.Done():
@@ -217,4 +223,10 @@ func (r *run) readStream(ctx context.Context, conn net.Conn, transport string) {
 			return
 		}
 	}
+}
+
+// dropOversize logs (rate limited) a message dropped for its size.
+func (r *run) dropOversize(transport string, peer netip.Addr, what string) {
+	r.drops.logf(slog.LevelWarn, "overrun", "syslog message dropped: longer than max_message_size",
+		"transport", transport, "peer", peer.String(), "max_message_size", r.cfg.MaxMessageSize, "error", what)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -26,6 +27,8 @@ type run struct {
 	env   *collector.Env
 	queue chan message
 	agg   *aggregator
+	drops *logLimiter      // WARN lines about dropped messages, rate limited
+	now   func() time.Time // receive times
 
 	// subCtx outlives the Run context by ShutdownTimeout so that queued
 	// messages and pending aggregates are still submitted on shutdown.
@@ -48,8 +51,9 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 
 func (c *Collector) start(env *collector.Env) *run {
 	r := &run{cfg: &c.cfg, env: env, queue: make(chan message, c.cfg.QueueSize),
-		addrs: map[string]net.Addr{}, ready: make(chan struct{})}
-	if len(c.cfg.AggregateBy) > 0 {
+		addrs: map[string]net.Addr{}, ready: make(chan struct{}),
+		drops: newLogLimiter(env.Log, dropLogInterval), now: time.Now}
+	if c.cfg.aggregates() {
 		r.agg = newAggregator(r)
 	}
 	return r
@@ -67,7 +71,7 @@ func (r *run) serve(ctx context.Context) error {
 	close(r.ready)
 	listening := r.listening()
 	r.env.Log.Info("collector started", "listen", listening, "workers", r.cfg.Workers,
-		"rules", len(r.cfg.Rules), "aggregate_by", r.cfg.AggregateBy)
+		"rules", len(r.cfg.Rules), "extractors", len(r.cfg.Extractors), "aggregate_by", r.cfg.AggregateBy)
 	defer r.env.Log.Info("collector stopped", "listen", listening)
 
 	var workers sync.WaitGroup
@@ -116,10 +120,11 @@ func (r *run) work() {
 }
 
 func (r *run) handle(p *parser, m message) {
-	ev, err := p.parse(m.data)
+	ev, err := p.parse(m.data, m.received)
 	if err != nil {
+		r.drops.logf(slog.LevelWarn, "malformed", "syslog message dropped: malformed",
+			"transport", m.transport, "peer", m.peer.String(), "size", len(m.data), "error", err)
 		r.env.Drop("malformed", 1)
-		r.env.Log.Debug("malformed syslog message", "transport", m.transport, "peer", m.peer, "error", err)
 		return
 	}
 	r.env.Count("parsed", 1)
@@ -130,14 +135,14 @@ func (r *run) handle(p *parser, m message) {
 	if m.peer.IsValid() {
 		ev.Peer = m.peer.String()
 	}
+	ev.Extracted = r.cfg.Extractors.Apply(ev.Field)
 	rule, ok := r.cfg.Rules.Match(ev.Field)
 	if !ok {
 		r.env.Drop("not_selected", 1)
 		return
 	}
 	r.env.Count("accepted", 1)
-	if r.agg != nil {
-		r.agg.add(ev, rule)
+	if r.agg != nil && r.agg.add(ev, rule) {
 		return
 	}
 	sub, err := r.single(ev, rule)

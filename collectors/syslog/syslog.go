@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
@@ -43,13 +42,17 @@ type Config struct {
 	Workers                         int
 	MaxConnections                  int
 	Rules                           netobs.Rules
+	Extractors                      netobs.Extractors
 	AggregateBy                     []string
-	AggregateWindow                 time.Duration
-	AggregateMaxEvents              int
-	AggregateMaxKeys                int
-	ShutdownTimeout                 time.Duration
-	RFC3164Location                 *time.Location
-	Fields                          collector.SubmissionFields
+	// AggregateByRule overrides AggregateBy for a rule's events
+	// (aggregate_by_<rule>); an empty list means one submission per event.
+	AggregateByRule    map[string][]string
+	AggregateWindow    time.Duration
+	AggregateMaxEvents int
+	AggregateMaxKeys   int
+	ShutdownTimeout    time.Duration
+	RFC3164Location    *time.Location
+	Fields             collector.SubmissionFields
 }
 
 // Collector is a running syslog listener.
@@ -69,6 +72,7 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		Workers:            sec.Int("workers", 2, 1, 256),
 		MaxConnections:     sec.Int("max_connections", 1000, 1, 1_000_000),
 		Rules:              netobs.LoadRules(sec),
+		Extractors:         netobs.LoadExtractors(sec),
 		AggregateBy:        sec.List("aggregate_by"),
 		AggregateWindow:    sec.Duration("aggregate_window", 60*time.Second),
 		AggregateMaxEvents: sec.Int("aggregate_max_events", 10, 1, 10000),
@@ -94,14 +98,11 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 	if c.UDPReadBuffer < 0 || c.UDPReadBuffer > 1<<30 {
 		sec.Errorf("udp_read_buffer", "%d is out of range 0..1G", c.UDPReadBuffer)
 	}
-	if len(c.AggregateBy) > 0 && c.AggregateWindow <= 0 {
+	c.AggregateByRule = loadAggregateByRule(sec, c.Rules)
+	if c.aggregates() && c.AggregateWindow <= 0 {
 		sec.Errorf("aggregate_window", "must be positive when aggregate_by is set")
 	}
-	for _, f := range c.AggregateBy {
-		if strings.ContainsAny(f, " =") {
-			sec.Errorf("aggregate_by", "%q is not a field name", f)
-		}
-	}
+	checkFields(sec, &c)
 	if tz := sec.String("rfc3164_timezone", "UTC"); tz != "" {
 		loc, err := time.LoadLocation(tz)
 		if err != nil {

@@ -39,11 +39,50 @@ func TestConfigErrors(t *testing.T) {
 		{"listen_tls = 127.0.0.1:0", "tls_cert and tls_key are required"},
 		{"listen_udp = 127.0.0.1:0\nmax_message_size = 10", "out of range"},
 		{"listen_udp = 127.0.0.1:0\nbogus = 1", "unknown key"},
+		{"listen_udp = 127.0.0.1:0\nextract_x = message ~ from (\\S+)", "no named group"},
+		{"listen_udp = 127.0.0.1:0\nextract_x = message ~ (?P<hostname>\\S+)", "would hide the event field"},
+		{"listen_udp = 127.0.0.1:0\naggregate_by_x = src", "[collector_test] aggregate_by_x: there is no rule_x"},
 	}
 	for _, tt := range tests {
 		_, err := build(t, tt.body)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: err %v, want %q", tt.body, err, tt.want)
+		}
+	}
+}
+
+// TestConfigUnknownFields: a field name no event can have is a
+// configuration error naming the section and key, with the nearest known
+// name (issue 16 item 5); vendor keys are written ext.<key>.
+func TestConfigUnknownFields(t *testing.T) {
+	tests := []struct{ body, want string }{
+		{"rule_ssh = app_nmae = sshd && message ~ Failed",
+			`[collector_test] rule_ssh: unknown field "app_nmae" (did you mean "app_name"?)`},
+		{"rule_x = hostname = a && mesage ~ x", `[collector_test] rule_x: unknown field "mesage" (did you mean "message"?)`},
+		{"rule_x = usrNmae = bob", `[collector_test] rule_x: unknown field "usrNmae" (did you mean "usrName"?)`},
+		{"rule_x = FTNTFGTlevel = warning", `rule_x: unknown field "FTNTFGTlevel": not an event field, ` +
+			`a CEF/LEEF standard key or a field of an extract_ key (a vendor's extension key is written ext.FTNTFGTlevel)`},
+		{"rule_x = sd.foo = 1", `rule_x: field "sd.foo": want sd.<SD-ID>.<param>`},
+		{"aggregate_by = signatrue,src", `[collector_test] aggregate_by: unknown field "signatrue" (did you mean "signature"?)`},
+		{"rule_a = src = 1.2.3.4\naggregate_by_a = hostnmae", `[collector_test] aggregate_by_a: unknown field "hostnmae" (did you mean "hostname"?)`},
+		{"rule_ssh_fail = src = 1.2.3.4\naggregate_by_ssh_fial = src", `aggregate_by_ssh_fial: there is no rule_ssh_fial (did you mean aggregate_by_ssh_fail?)`},
+		{"extract_x = app_nmae = sshd && message ~ (?P<src>\\S+)", `[collector_test] extract_x: unknown field "app_nmae" (did you mean "app_name"?)`},
+		{"extract_x = message ~ from (?P<attacker>\\S+)\nrule_x = atacker = 1", `rule_x: unknown field "atacker" (did you mean "attacker"?)`},
+	}
+	for _, tt := range tests {
+		_, err := build(t, "listen_udp = 127.0.0.1:0\n"+tt.body)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q:\n got  %v\n want %s", tt.body, err, tt.want)
+		}
+	}
+	// What events do have is accepted.
+	for _, ok := range []string{
+		"rule_x = app_name = sshd && message ~ x && sd.meta@1.zone = dmz && ext.FTNTFGTlevel = warning",
+		"rule_x = src = 1.2.3.4 && usrName = bob && cs1Label = Policy && cef_severity >= 7 && ext.TrendMicroDsFileMD5 != x",
+		"extract_x = message ~ from (?P<attacker>\\S+)\nrule_x = attacker ~ ^203\\.\naggregate_by = attacker,hostname",
+	} {
+		if _, err := build(t, "listen_udp = 127.0.0.1:0\n"+ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
 		}
 	}
 }

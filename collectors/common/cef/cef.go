@@ -31,16 +31,53 @@ const MaxInput = 1 << 20
 var ErrNotCEF = errors.New("no CEF or LEEF header")
 
 // Find locates a CEF or LEEF record inside a syslog message body and parses
-// it. A syslog header that swallowed "CEF" as its tag is handled by the
-// caller passing the tag back in front (see syslog collector).
+// it: the first "CEF:" or "LEEF:" that a version and a pipe follow (spaces
+// allowed after the colon, as FortiGate's "CEF: 0|Fortinet|..." has them).
+// Text that merely mentions "CEF:" is ErrNotCEF. A syslog header that
+// swallowed "CEF" as its tag is handled by the caller passing the tag back
+// in front (see the syslog collector).
 func Find(msg string) (*Event, error) {
-	if i := strings.Index(msg, "CEF:"); i >= 0 {
-		return ParseCEF(msg[i:])
-	}
-	if i := strings.Index(msg, "LEEF:"); i >= 0 {
+	i, leef := locate(msg)
+	switch {
+	case i < 0:
+		return nil, ErrNotCEF
+	case leef:
 		return ParseLEEF(msg[i:])
 	}
-	return nil, ErrNotCEF
+	return ParseCEF(msg[i:])
+}
+
+// locate returns the offset of the first CEF or LEEF header in msg, or -1.
+func locate(msg string) (at int, leef bool) {
+	at = -1
+	for _, marker := range []string{"CEF:", "LEEF:"} {
+		for off := 0; off < len(msg); {
+			j := strings.Index(msg[off:], marker)
+			if j < 0 {
+				break
+			}
+			j += off
+			if startsVersion(msg[j+len(marker):]) {
+				if at < 0 || j < at {
+					at, leef = j, marker == "LEEF:"
+				}
+				break
+			}
+			off = j + len(marker)
+		}
+	}
+	return at, leef
+}
+
+// startsVersion reports whether s starts with a header version: optional
+// spaces, digits and dots, optional spaces, then a pipe.
+func startsVersion(s string) bool {
+	s = strings.TrimLeft(s, " ")
+	n := 0
+	for n < len(s) && n < 8 && (s[n] >= '0' && s[n] <= '9' || n > 0 && s[n] == '.') {
+		n++
+	}
+	return n > 0 && strings.HasPrefix(strings.TrimLeft(s[n:], " "), "|")
 }
 
 // ParseCEF parses "CEF:Version|Device Vendor|Device Product|Device
@@ -79,7 +116,9 @@ func ParseCEF(s string) (*Event, error) {
 }
 
 // splitHeader splits n pipe-separated, backslash-escaped header fields off
-// s and returns them with the remainder after the n-th pipe.
+// s and returns them with the remainder after the n-th pipe. A header that
+// ends after its n-th field without a closing pipe (a record without an
+// extension, as PAN-OS sends some) has an empty remainder.
 func splitHeader(s string, n int) ([]string, string, error) {
 	fields := make([]string, 0, n)
 	var b strings.Builder
@@ -99,6 +138,11 @@ func splitHeader(s string, n int) ([]string, string, error) {
 			b.WriteByte(c)
 		}
 	}
+	if len(fields) == n-1 {
+		if last := strings.TrimRight(b.String(), "\r\n"); last != "" {
+			return append(fields, last), "", nil
+		}
+	}
 	return nil, "", fmt.Errorf("want %d pipe-separated fields, found %d", n, len(fields))
 }
 
@@ -108,15 +152,21 @@ func isKeyByte(c byte) bool {
 		c == '_' || c == '.' || c == '-' || c == '[' || c == ']'
 }
 
-// parseCEFExtension splits "k1=v1 with spaces k2=v2" into a map. A key
-// starts the string or follows a space and is followed by an unescaped
-// '='; anything else belongs to the current value. Text before the first
-// key is ignored (counted under key "_unparsed" so it is not lost).
-func parseCEFExtension(s string) map[string]string {
+// parseCEFExtension splits "k1=v1 with spaces k2=v2" into a map (see
+// splitPairs), with CEF's backslash escapes.
+func parseCEFExtension(s string) map[string]string { return splitPairs(s, ' ', true) }
+
+// splitPairs splits key=value pairs separated by delim. A key starts the
+// string or follows delim and is followed by an unescaped '='; anything
+// else belongs to the current value, so a value may hold delim itself
+// ("URLCategory=a|b" with '|' separators). Text before the first key is
+// kept under "_unparsed" so it is not lost. With escapes, "\=" and "\\"
+// do not end a key and values are unescaped.
+func splitPairs(s string, delim byte, escapes bool) map[string]string {
 	type kv struct{ kStart, kEnd, vStart int }
 	var keys []kv
 	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' {
+		if escapes && s[i] == '\\' {
 			i++ // skip the escaped byte
 			continue
 		}
@@ -127,7 +177,7 @@ func parseCEFExtension(s string) map[string]string {
 		for j > 0 && isKeyByte(s[j-1]) {
 			j--
 		}
-		if j == i || (j > 0 && s[j-1] != ' ') {
+		if j == i || (j > 0 && s[j-1] != delim) {
 			continue // not a key: '=' inside a value
 		}
 		keys = append(keys, kv{j, i, i + 1})
@@ -139,19 +189,23 @@ func parseCEFExtension(s string) map[string]string {
 		return nil
 	}
 	out := make(map[string]string, len(keys))
-	if pre := strings.TrimSpace(s[:keys[0].kStart]); pre != "" {
+	d := string([]byte{delim})
+	if pre := strings.TrimSpace(strings.TrimSuffix(s[:keys[0].kStart], d)); pre != "" {
 		out["_unparsed"] = pre
 	}
 	for n, k := range keys {
 		end := len(s)
 		if n+1 < len(keys) {
-			end = keys[n+1].kStart - 1 // the space before the next key
+			end = keys[n+1].kStart - 1 // the delimiter before the next key
 		}
 		v := s[k.vStart:max(end, k.vStart)]
 		if n+1 == len(keys) {
-			v = strings.TrimRight(v, " \r\n")
+			v = strings.TrimRight(v, "\r\n"+d)
 		}
-		out[s[k.kStart:k.kEnd]] = unescapeExt(v)
+		if escapes {
+			v = unescapeExt(v)
+		}
+		out[s[k.kStart:k.kEnd]] = v
 	}
 	return out
 }

@@ -36,8 +36,8 @@ var notTLD = map[string]bool{
 	"vbs": true, "lnk": true, "pid": true, "lock": true, "db": true, "csv": true, "go": true,
 }
 
-// FromText adds IPv4 addresses, URLs, email addresses and FQDNs found in
-// text to set. Host names inside URLs and email addresses are added as
+// FromText adds IPv4 addresses (host addresses only, see IsHostAddress),
+// URLs, email addresses and FQDNs found in text to set. Host names inside URLs and email addresses are added as
 // fqdn too. Extraction stops after MaxTextObservables matches.
 func FromText(text string, set *collector.ObservableSet) {
 	if len(text) > MaxTextScan {
@@ -68,7 +68,7 @@ func FromText(text string, set *collector.ObservableSet) {
 		add(collector.ObsEmailAddress, strings.ToLower(e))
 	}
 	for _, ip := range reIPv4.FindAllString(text, MaxTextObservables) {
-		if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
+		if a, err := netip.ParseAddr(ip); err == nil && a.Is4() && IsHostAddress(a) {
 			add(collector.IPObservable(a))
 		}
 	}
@@ -108,4 +108,16 @@ func IsFQDN(d string) bool {
 		}
 	}
 	return true
+}
+
+// broadcast4 is the IPv4 limited broadcast address.
+var broadcast4 = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// IsHostAddress reports whether a can name a host and so be an
+// observable: valid, not unspecified (0.0.0.0, ::, which devices log for
+// "none", e.g. PAN-OS's NAT fields without NAT) and not the IPv4 limited
+// broadcast address.
+func IsHostAddress(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsValid() && !a.IsUnspecified() && a != broadcast4
 }

@@ -19,6 +19,9 @@ func TestFromText(t *testing.T) {
 			[]string{"url=https://evil.example.com/a.php?x=1", "email_address=bob@corp.example.org",
 				"fqdn=evil.example.com", "fqdn=corp.example.org"}},
 		{"started sshd.service and wrote /tmp/x.exe 999.1.1.1", nil},
+		// Addresses that name no host are not observables.
+		{"Server listening on 0.0.0.0 port 22; broadcast to 255.255.255.255 from 198.51.100.4",
+			[]string{"ipv4=198.51.100.4"}},
 	}
 	for _, tt := range tests {
 		var set collector.ObservableSet

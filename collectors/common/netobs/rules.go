@@ -84,6 +84,16 @@ func ParseRule(name, text string) (*Rule, error) {
 	return r, nil
 }
 
+// Fields returns the field names the rule's conditions read, in order,
+// so that a collector can check them against the fields its events have.
+func (r *Rule) Fields() []string {
+	out := make([]string, len(r.conds))
+	for i, c := range r.conds {
+		out[i] = c.field
+	}
+	return out
+}
+
 // Match reports whether every condition holds for the event.
 func (r *Rule) Match(f Fields) bool {
 	for i := range r.conds {
