@@ -60,15 +60,27 @@ type proc struct {
 
 func startProc(t *testing.T, bin, logPath string, args ...string) *proc {
 	t.Helper()
-	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	p, err := launch(bin, logPath, args...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(p.kill)
+	return p
+}
+
+// launch starts bin with its output appended to logPath. It does not fail
+// the test, so goroutines other than the test's own can use it; the caller
+// must see that the process is killed.
+func launch(bin, logPath string, args ...string) (*proc, error) {
+	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("opening log %s: %w", logPath, err)
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		lf.Close()
-		t.Fatalf("starting %v: %v", args, err)
+		return nil, fmt.Errorf("starting %v: %w", args, err)
 	}
 	p := &proc{cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
@@ -76,8 +88,7 @@ func startProc(t *testing.T, bin, logPath string, args ...string) *proc {
 		lf.Close()
 		close(p.done)
 	}()
-	t.Cleanup(p.kill)
-	return p
+	return p, nil
 }
 
 func (p *proc) exited() bool {
@@ -126,18 +137,27 @@ var sinkAddrRE = regexp.MustCompile(`sink listening"? addr=(127\.0\.0\.1:\d+)`)
 // submatch.
 func (p *proc) waitLog(ctx context.Context, t *testing.T, re *regexp.Regexp) string {
 	t.Helper()
+	s, err := p.awaitLog(ctx, re)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// awaitLog is waitLog returning an error instead of failing the test.
+func (p *proc) awaitLog(ctx context.Context, re *regexp.Regexp) (string, error) {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		b, _ := os.ReadFile(p.log)
 		if m := re.FindSubmatch(b); m != nil {
-			return string(m[1])
+			return string(m[1]), nil
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%s never logged %q; log:\n%s", p.cmd.Args[1], re, p.tail())
+			return "", fmt.Errorf("%s never logged %q; log:\n%s", p.cmd.Args[1], re, p.tail())
 		case <-p.done:
-			t.Fatalf("%s exited (%v) before logging %q; log:\n%s", p.cmd.Args[1], p.err, re, p.tail())
+			return "", fmt.Errorf("%s exited (%v) before logging %q; log:\n%s", p.cmd.Args[1], p.err, re, p.tail())
 		case <-tick.C:
 		}
 	}
@@ -145,6 +165,7 @@ func (p *proc) waitLog(ctx context.Context, t *testing.T, re *regexp.Regexp) str
 
 // journalEntry is one line of the sink's received.jsonl.
 type journalEntry struct {
+	UUID           string `json:"uuid"` // the sink's: its storage dir
 	SubmissionUUID string `json:"submission_uuid"`
 	Description    string `json:"description"`
 	Files          []struct {
