@@ -103,7 +103,7 @@ func TestKillLoop(t *testing.T) {
 }
 
 var (
-	smtpStartedRE = regexp.MustCompile(`smtp listener started[^\n]* addr=(127\.0\.0\.1:\d+)`)
+	smtpStartedRE = regexp.MustCompile(`collector started[^\n]* kind=smtp listen=(127\.0\.0\.1:\d+)`)
 	killLoopIDRE  = regexp.MustCompile(`\b((?:file|smtp)-\d{6})\b`)
 )
 
