@@ -36,6 +36,9 @@ type Options struct {
 	PollInterval    time.Duration
 	// Clients replaces a group's delivery client (tests that inject faults).
 	Clients map[string]groups.Submitter
+	// NodeSources replaces a group's node source (tests that make an ACE
+	// node database fail on cue or list nodes it could not hold).
+	NodeSources map[string]groups.NodeSource
 	// StoreShared opens the store beside a running daemon (admin commands).
 	StoreShared bool
 }
@@ -87,6 +90,9 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 	}
 	if d.sources, err = groups.OpenNodeSources(cfg.Groups, cfg.Databases, d.log); err != nil {
 		return nil, err
+	}
+	for g, src := range o.NodeSources {
+		d.sources.ByGroup[g] = src
 	}
 	d.rt, err = collector.NewRuntime(collector.RuntimeOptions{
 		Queue:                   d.store.ForCollector(),

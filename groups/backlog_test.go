@@ -1,4 +1,4 @@
-package groups
+package groups_test
 
 import (
 	"bufio"
@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -95,14 +94,9 @@ func vmHWM(t *testing.T) int64 {
 // in memory, and drains completely once the node comes up.
 func TestBacklogQueuedWhileNodeDownThenDrains(t *testing.T) {
 	n := *backlogN
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens here until the node starts
+	port := reservePort(t) // connections are refused until the node starts
 
-	p := startPipeline(t, nodeSection("a", "http://"+addr)+
+	p := startPipeline(t, nodeSection("a", "http://"+port.addr)+
 		"[collection_group_g]\nfull_delivery = yes\nretry_max = 0\nbatch_size = 256\nthread_count = 8\n"+
 		"backoff_min = 100ms\nbackoff_max = "+backlogBackoff.String()+"\n")
 	timeout := max(2*time.Minute, time.Duration(n)*time.Millisecond)
@@ -153,10 +147,7 @@ func TestBacklogQueuedWhileNodeDownThenDrains(t *testing.T) {
 
 	// Start the node on the address the group was refused at.
 	cn := &countingNode{seen: make([]atomic.Bool, n)}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("starting the node on %s: %v", addr, err)
-	}
+	l := port.listen(t)
 	srv := &http.Server{Handler: cn, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
@@ -184,7 +175,7 @@ func TestBacklogQueuedWhileNodeDownThenDrains(t *testing.T) {
 	if cn.bad.Load() != 0 {
 		t.Errorf("node rejected %d malformed submissions", cn.bad.Load())
 	}
-	if e := p.stats.Get("group:g", "errors"); e != 0 {
+	if e := p.Stats().Get("group:g", "errors"); e != 0 {
 		t.Errorf("%d deliveries ended in ERROR", e)
 	}
 	const mib = 1 << 20

@@ -1,10 +1,8 @@
-package groups
+package groups_test
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,19 +10,21 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/daemon"
+	"github.com/ace-collector/ace-collector/groups"
 )
 
 // switchSource is a node source whose answer the test switches between a
 // node list and an error, the way an ACE node database goes away (wrong
 // user, server down) and comes back.
 type switchSource struct {
-	nodes StaticNodes
+	nodes groups.StaticNodes
 	mu    sync.Mutex
 	err   error
 	calls atomic.Int64
 }
 
-func (s *switchSource) Nodes(ctx context.Context) ([]Node, error) {
+func (s *switchSource) Nodes(ctx context.Context) ([]groups.Node, error) {
 	s.calls.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -36,32 +36,6 @@ func (s *switchSource) Nodes(ctx context.Context) ([]Node, error) {
 
 func (s *switchSource) fail(err error) { s.mu.Lock(); s.err = err; s.mu.Unlock() }
 
-// logLines returns the lines of the pipeline's log that contain every one
-// of the fragments.
-func (p *pipeline) logLines(fragments ...string) []string {
-	var out []string
-	for _, l := range strings.Split(p.logs.String(), "\n") {
-		ok := l != ""
-		for _, f := range fragments {
-			ok = ok && strings.Contains(l, f)
-		}
-		if ok {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-func (p *pipeline) groupStatus(name string) GroupStatus {
-	for _, g := range p.mgr.Groups() {
-		if g.Name == name {
-			return g
-		}
-	}
-	p.t.Fatalf("no group %s in %+v", name, p.mgr.Groups())
-	return GroupStatus{}
-}
-
 // A node source that fails blocks its group visibly (a WARN naming the
 // reason, once while it persists; the reason in Groups) and loses nothing:
 // with full_delivery = no as well as yes the items stay READY and are
@@ -71,15 +45,15 @@ func TestFailingNodeSourceBlocksVisiblyAndLosesNothing(t *testing.T) {
 	dbErr := errors.New("groups: reading ACE nodes of company 1: Error 1045 (28000): Access denied for user 'ace'@'10.0.0.5'")
 	sources := map[string]*switchSource{}
 	for _, g := range []string{"nofull", "full"} {
-		sources[g] = &switchSource{nodes: StaticNodes{{Name: "a", Location: n.location(), AnyMode: true}}}
+		sources[g] = &switchSource{nodes: groups.StaticNodes{{Name: "a", Location: n.location(), AnyMode: true}}}
 		sources[g].fail(dbErr)
 	}
-	conf := "[database_ace]\n" +
+	conf := aceDatabase +
 		"[collection_group_nofull]\ndatabase = ace\nfull_delivery = no\n" + fast +
 		"[collection_group_full]\ndatabase = ace\nfull_delivery = yes\n" + fast
 	start := time.Now()
-	p := startPipelineWith(t, t.TempDir(), conf, func(o *Options) {
-		o.Sources = map[string]NodeSource{"nofull": sources["nofull"], "full": sources["full"]}
+	p := startPipelineWith(t, t.TempDir(), conf, daemon.Options{
+		NodeSources: map[string]groups.NodeSource{"nofull": sources["nofull"], "full": sources["full"]},
 	})
 	p.submit(3, nil)
 	ctx := testCtx(t)
@@ -89,14 +63,14 @@ func TestFailingNodeSourceBlocksVisiblyAndLosesNothing(t *testing.T) {
 		calls := sources[g].calls.Load()
 		p.waitUntil(ctx, g+" source asked again", func() bool { return sources[g].calls.Load() >= calls+5 })
 		st := p.groupStatus(g)
-		if want := "node source failing: " + dbErr.Error(); st.Blocked != want || st.Type != TypeACE {
+		if want := "node source failing: " + dbErr.Error(); st.Blocked != want || st.Type != groups.TypeACE {
 			t.Fatalf("group %s status %+v, want blocked %q", g, st, want)
 		}
 		if st.BlockedSince.Before(start) || st.BlockedSince.After(time.Now()) {
 			t.Fatalf("group %s blocked since %v", g, st.BlockedSince)
 		}
 		lines := p.logLines("level=WARN", `msg="delivery blocked; work waits"`, "group="+g, "Access denied")
-		if allowed := 1 + int(time.Since(start)/blockedLogEvery); len(lines) < 1 || len(lines) > allowed {
+		if allowed := 1 + int(time.Since(start)/groups.BlockedLogEvery); len(lines) < 1 || len(lines) > allowed {
 			t.Fatalf("group %s: %d WARN lines about the failing source, want 1..%d:\n%s", g, len(lines), allowed, p.logs.String())
 		}
 		if got := p.count(g, "READY"); got != 3 {
@@ -127,11 +101,11 @@ func TestFailingNodeSourceBlocksVisiblyAndLosesNothing(t *testing.T) {
 // without full delivery fails its waiting work (ACE's behaviour).
 func TestEmptyNodeListFailsWorkWithoutFullDeliveryOnly(t *testing.T) {
 	empty := &switchSource{}
-	conf := "[database_ace]\n" +
+	conf := aceDatabase +
 		"[collection_group_nofull]\ndatabase = ace\nfull_delivery = no\n" + fast +
 		"[collection_group_full]\ndatabase = ace\nfull_delivery = yes\n" + fast
-	p := startPipelineWith(t, t.TempDir(), conf, func(o *Options) {
-		o.Sources = map[string]NodeSource{"nofull": empty, "full": empty}
+	p := startPipelineWith(t, t.TempDir(), conf, daemon.Options{
+		NodeSources: map[string]groups.NodeSource{"nofull": empty, "full": empty},
 	})
 	p.submit(2, nil)
 	ctx := testCtx(t)
@@ -169,52 +143,15 @@ func TestBlockedReasonsModeAndBackoff(t *testing.T) {
 	p.waitUntil(ctx, "backoff reason", func() bool {
 		return strings.HasPrefix(p.groupStatus("backoff").Blocked, "all nodes backing off until ")
 	})
+	// The reason is set before the worker hands the claimed item back:
+	// wait for it to be READY again (or, wrongly, parked).
+	p.waitUntil(ctx, "the correlation item released", func() bool {
+		return p.count("modes", "READY") == 1 || p.count("modes", "ERROR") != 0
+	})
 	if got := p.count("modes", "READY"); got != 1 {
-		t.Fatalf("the correlation item: %d READY", got)
+		t.Fatalf("the correlation item: %d READY, %d ERROR", got, p.count("modes", "ERROR"))
 	}
 	if len(p.logLines("level=WARN", "group=modes", "no node for analysis mode")) != 1 {
 		t.Fatalf("no WARN for the mode:\n%s", p.logs.String())
-	}
-}
-
-// The rate limit of the blocked WARN: on a new reason at once, for the same
-// reason at most once per blockedLogEvery, and INFO on clearing when the
-// stretch was logged.
-func TestBlockerLogsOnChangeAndOncePerMinute(t *testing.T) {
-	logs := &syncBuffer{}
-	b := newBlocker(slog.New(slog.NewTextHandler(logs, nil)))
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	b.now = clk.Now
-	count := func(msg string) int { return strings.Count(logs.String(), msg) }
-	steps := []struct {
-		do         func()
-		warn, info int // totals after the step
-		reason     string
-	}{
-		{func() { b.set(nodeLayer, "source", "node source failing: x") }, 1, 0, "node source failing: x"},
-		{func() { clk.Advance(10 * time.Second); b.set(nodeLayer, "source", "node source failing: y") }, 1, 0, "node source failing: y"},
-		{func() { clk.Advance(50 * time.Second); b.set(nodeLayer, "source", "node source failing: y") }, 2, 0, "node source failing: y"},
-		{func() { clk.Advance(time.Second); b.set(nodeLayer, "backoff", "all nodes backing off until t") }, 3, 0, "all nodes backing off until t"},
-		{func() { b.set(modeLayer, "mode:m", `no node for analysis mode "m"`) }, 4, 0, "all nodes backing off until t"},
-		{func() { b.clear(nodeLayer, "") }, 4, 1, `no node for analysis mode "m"`},
-		{func() { b.clear(modeLayer, "mode:other") }, 4, 1, `no node for analysis mode "m"`},
-		{func() { b.clear(modeLayer, "mode:m") }, 4, 2, ""},
-		// Back within the minute: shown, but neither logged nor its end.
-		{func() { clk.Advance(time.Second); b.set(nodeLayer, "backoff", "all nodes backing off until u") }, 4, 2, "all nodes backing off until u"},
-		{func() { b.clear(nodeLayer, "") }, 4, 2, ""},
-	}
-	for i, s := range steps {
-		s.do()
-		reason, since := b.status()
-		if count("delivery blocked") != s.warn || count("delivery unblocked") != s.info || reason != s.reason {
-			t.Fatalf("step %d: %d WARN, %d INFO, reason %q; want %d, %d, %q\n%s",
-				i, count("delivery blocked"), count("delivery unblocked"), reason, s.warn, s.info, s.reason, logs.String())
-		}
-		if (reason == "") != since.IsZero() {
-			t.Fatalf("step %d: since %v with reason %q", i, since, reason)
-		}
-	}
-	if !strings.Contains(logs.String(), fmt.Sprintf("blocked_for=%s", time.Minute)) {
-		t.Fatalf("the repeated WARN does not say how long:\n%s", logs.String())
 	}
 }

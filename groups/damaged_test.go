@@ -1,27 +1,12 @@
-package groups
+package groups_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-// errorReasons returns the parked errors' reasons by uuid.
-func (p *pipeline) errorReasons(ctx context.Context) map[string]string {
-	p.t.Helper()
-	errs, err := p.store.Errors(ctx, 100)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, e := range errs {
-		out[e.UUID] = e.LastError
-	}
-	return out
-}
 
 // Records whose stored JSON is corrupt — one written truncated straight
 // into the table, one overwritten with JSON that is no submission — are
@@ -33,7 +18,7 @@ func TestCorruptRecordsAreQuarantinedAndTheRestDelivered(t *testing.T) {
 	p := startPipeline(t, nodeSection("a", n.location())+"[collection_group_g]\nfull_delivery = yes\n"+fast)
 	subs := p.submit(10, nil)
 	ctx := testCtx(t)
-	db := p.store.DB()
+	db := p.Store().DB()
 
 	// A truncated record inserted with SQL, as a torn write would leave it.
 	const tornUUID = "00000000-0000-4000-8000-0000000000ff"
@@ -41,7 +26,7 @@ func TestCorruptRecordsAreQuarantinedAndTheRestDelivered(t *testing.T) {
 	if err := db.GetContext(ctx, &typeID, "SELECT type_id FROM incoming_workload LIMIT 1"); err != nil {
 		t.Fatal(err)
 	}
-	groupID, err := p.store.GroupID(ctx, "g")
+	groupID, err := p.Store().GroupID(ctx, "g")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +62,7 @@ func TestCorruptRecordsAreQuarantinedAndTheRestDelivered(t *testing.T) {
 	if len(delivered) != 9 {
 		t.Errorf("delivered %d distinct submissions, want 9", len(delivered))
 	}
-	if q := p.stats.Get("group:g", "quarantined"); q != 2 {
+	if q := p.Stats().Get("group:g", "quarantined"); q != 2 {
 		t.Errorf("quarantined counter %d, want 2", q)
 	}
 	reasons := p.errorReasons(ctx)
@@ -98,7 +83,7 @@ func TestRecordWithMissingFilesIsParkedNotBlocking(t *testing.T) {
 	subs := p.submit(5, nil)
 	ctx := testCtx(t)
 	gone := subs[0]
-	if err := os.RemoveAll(filepath.Join(p.dir, "incoming", gone.UUID)); err != nil {
+	if err := os.RemoveAll(filepath.Join(p.Config().IncomingDir, gone.UUID)); err != nil {
 		t.Fatal(err)
 	}
 	n := start()
@@ -113,7 +98,7 @@ func TestRecordWithMissingFilesIsParkedNotBlocking(t *testing.T) {
 	if !strings.Contains(reason, "sample.txt") || !strings.Contains(reason, "no such file") {
 		t.Errorf("reason %q does not name the missing file", reason)
 	}
-	if e := p.stats.Get("group:g", "errors"); e != 1 {
+	if e := p.Stats().Get("group:g", "errors"); e != 1 {
 		t.Errorf("errors counter %d, want 1", e)
 	}
 	p.waitUntil(ctx, "cleanup of the delivered", func() bool { return p.backlog() == 1 })
@@ -129,9 +114,9 @@ func TestHalfWrittenIncomingDirRemovedAtStart(t *testing.T) {
 	conf := nodeSection("a", "http://"+addr) + "[collection_group_g]\nfull_delivery = yes\n" + fast
 	p := startPipelineIn(t, dir, conf)
 	subs := p.submit(3, nil)
+	incoming := p.Config().IncomingDir
 	p.stop()
 
-	incoming := filepath.Join(dir, "incoming")
 	orphan := filepath.Join(incoming, "00000000-0000-4000-8000-00000000beef")
 	if err := os.MkdirAll(orphan, 0o750); err != nil {
 		t.Fatal(err)
@@ -153,7 +138,7 @@ func TestHalfWrittenIncomingDirRemovedAtStart(t *testing.T) {
 	p = startPipelineIn(t, dir, conf)
 	ctx := testCtx(t)
 	got := node.waitFor(ctx, 3)
-	p.waitUntil(ctx, "orphan removal", func() bool { return p.stats.Get("runtime", "orphan_dirs_removed") == 1 })
+	p.waitUntil(ctx, "orphan removal", func() bool { return p.Stats().Get("runtime", "orphan_dirs_removed") == 1 })
 	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
 		t.Fatalf("orphan dir still there: %v", err)
 	}

@@ -1,8 +1,9 @@
-package groups
+package groups_test
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,18 +14,19 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/go-ini/ini"
-
 	"github.com/ace-collector/ace-collector/api"
 	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/daemon"
+	"github.com/ace-collector/ace-collector/groups"
 	"github.com/ace-collector/ace-collector/persistence"
 )
 
 // node is a real ACE-compatible receiver on loopback whose behaviour a test
-// can switch: accept, answer a status code, or refuse connections.
+// can switch: accept, or answer an HTTP status code.
 type node struct {
 	t        *testing.T
 	srv      *api.Server
@@ -40,6 +42,17 @@ type node struct {
 
 func newNode(t *testing.T) *node {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newNodeOn(t, ln)
+}
+
+// newNodeOn starts the node serving on ln, which it closes at the end of
+// the test.
+func newNodeOn(t *testing.T, ln net.Listener) *node {
+	t.Helper()
 	n := &node{t: t, notify: make(chan struct{}, 1<<16), dir: t.TempDir()}
 	srv, err := api.NewServer(api.ServerOptions{Dir: n.dir, Logger: quietLog(), OnSubmit: func(r *api.Received) {
 		n.mu.Lock()
@@ -51,6 +64,7 @@ func newNode(t *testing.T) *node {
 		}
 	}})
 	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	n.srv = srv
@@ -66,35 +80,75 @@ func newNode(t *testing.T) *node {
 		}
 		inner.ServeHTTP(w, r)
 	}))
+	n.hs.Listener.Close() // the one NewUnstartedServer made: serve on ln
+	n.hs.Listener = ln
 	n.hs.Start()
-	n.addr = n.hs.Listener.Addr().String()
+	n.addr = ln.Addr().String()
 	t.Cleanup(n.hs.Close)
 	return n
 }
 
-// newDownNode returns an address nothing listens on, and a function that
-// starts the node there.
+// newDownNode returns an address that refuses connections, and a function
+// that starts a node there. The port stays bound to this test throughout,
+// so no other socket can take it before the node comes up.
 func newDownNode(t *testing.T) (string, func() *node) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port := reservePort(t)
+	return port.addr, func() *node { return newNodeOn(t, port.listen(t)) }
+}
+
+// downPort is a loopback TCP port bound but not listening: the kernel
+// refuses connections to it (as to a node that is down), and as it is
+// bound without SO_REUSEADDR no other socket can bind it. listen makes it
+// the node's listener, so the address is never released and re-bound
+// (which would race with any other process picking ports).
+type downPort struct {
+	fd   int // -1 once listening
+	addr string
+}
+
+func reservePort(t *testing.T) *downPort {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("socket: %v", err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr, func() *node {
-		n := newNode(t)
-		n.hs.Close()
-		n.hs = httptest.NewUnstartedServer(n.hs.Config.Handler)
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatalf("restarting node on %s: %v", addr, err)
+	syscall.CloseOnExec(fd)
+	p := &downPort{fd: fd}
+	t.Cleanup(func() {
+		if p.fd >= 0 {
+			syscall.Close(p.fd)
 		}
-		n.hs.Listener = l
-		n.hs.Start()
-		n.addr = addr
-		return n
+	})
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("binding 127.0.0.1:0: %v", err)
 	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("getsockname: %v", err)
+	}
+	p.addr = fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	return p
+}
+
+// listen starts listening on the reserved port and returns it as a
+// net.Listener (which the caller closes).
+func (p *downPort) listen(t *testing.T) net.Listener {
+	t.Helper()
+	if p.fd < 0 {
+		t.Fatalf("port %s is already listening", p.addr)
+	}
+	if err := syscall.Listen(p.fd, syscall.SOMAXCONN); err != nil {
+		t.Fatalf("listening on %s: %v", p.addr, err)
+	}
+	f := os.NewFile(uintptr(p.fd), p.addr)
+	p.fd = -1
+	defer f.Close() // FileListener holds a duplicate
+	ln, err := net.FileListener(f)
+	if err != nil {
+		t.Fatalf("listener on %s: %v", p.addr, err)
+	}
+	return ln
 }
 
 func (n *node) location() string { return "http://" + n.addr }
@@ -105,16 +159,35 @@ func (n *node) received() []*api.Received {
 	return append([]*api.Received(nil), n.got...)
 }
 
+// waitFor waits until the node received count submissions.
 func (n *node) waitFor(ctx context.Context, count int) []*api.Received {
 	n.t.Helper()
+	return n.waitUntil(ctx, count, "", func(got []*api.Received) int { return len(got) })
+}
+
+// waitDistinct waits until the node received count distinct submissions.
+func (n *node) waitDistinct(ctx context.Context, count int) []*api.Received {
+	n.t.Helper()
+	return n.waitUntil(ctx, count, "distinct ", func(got []*api.Received) int {
+		seen := map[string]bool{}
+		for _, r := range got {
+			seen[r.SubmissionUUID] = true
+		}
+		return len(seen)
+	})
+}
+
+func (n *node) waitUntil(ctx context.Context, count int, what string, measure func([]*api.Received) int) []*api.Received {
+	n.t.Helper()
 	for {
-		if got := n.received(); len(got) >= count {
+		got := n.received()
+		if measure(got) >= count {
 			return got
 		}
 		select {
 		case <-n.notify:
 		case <-ctx.Done():
-			n.t.Fatalf("node %s received %d submissions, want %d", n.addr, len(n.received()), count)
+			n.t.Fatalf("node %s received %d %ssubmissions, want %d", n.addr, measure(n.received()), what, count)
 		}
 	}
 }
@@ -123,12 +196,8 @@ func quietLog() *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	return slog.New(slog.NewTextHandler(ioDiscard{}, nil))
+	return slog.New(slog.DiscardHandler)
 }
-
-type ioDiscard struct{}
-
-func (ioDiscard) Write(p []byte) (int, error) { return len(p), nil }
 
 // syncBuffer is a log destination tests can read while the pipeline writes.
 type syncBuffer struct {
@@ -148,95 +217,86 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// pipeline is the real runtime, store and group manager, configured from INI.
+// pipeline is the real daemon (store, collector runtime, delivery groups;
+// no status server) built by daemon.New from INI text, with its store and
+// incoming directory under dir, running until stop or the end of the test.
 type pipeline struct {
+	*daemon.Daemon
 	t      *testing.T
-	store  *persistence.Store
-	rt     *collector.Runtime
-	mgr    *Manager
 	sink   collector.Sink
-	stats  *collector.Stats
 	dir    string
+	logs   *syncBuffer
 	cancel context.CancelFunc
 	done   chan struct{}
-	logs   *syncBuffer
+	runErr error // Run's result, once done is closed
+	once   sync.Once
 }
 
 func startPipeline(t *testing.T, conf string) *pipeline {
 	t.Helper()
-	dir := t.TempDir()
-	return startPipelineIn(t, dir, conf)
+	return startPipelineWith(t, t.TempDir(), conf, daemon.Options{})
 }
 
 func startPipelineIn(t *testing.T, dir, conf string) *pipeline {
 	t.Helper()
-	return startPipelineWith(t, dir, conf, nil)
+	return startPipelineWith(t, dir, conf, daemon.Options{})
 }
 
-// startPipelineWith lets the test adjust the manager's options (node
-// sources, for instance) before it starts.
-func startPipelineWith(t *testing.T, dir, conf string, adjust func(*Options)) *pipeline {
+// startPipelineWith lets the test set daemon options (node sources, for
+// instance); the harness sets the logger, intervals and NoStatus.
+func startPipelineWith(t *testing.T, dir, conf string, o daemon.Options) *pipeline {
 	t.Helper()
-	f, err := ini.Load([]byte(conf))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &collector.Problems{}
-	cf := collector.NewConfigFile(f, p)
-	cfg := ParseConfig(cf, cf.Section("global").String("node", ""))
-	if err := p.Err(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	store, err := persistence.Open(context.Background(), persistence.Config{Path: filepath.Join(dir, "q.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	stats := collector.NewStats()
-	var targets []collector.GroupTarget
-	for _, g := range cfg.Enabled() {
-		targets = append(targets, collector.GroupTarget{Name: g.Name, Coverage: g.Coverage})
-	}
-	rt, err := collector.NewRuntime(collector.RuntimeOptions{
-		Queue: store.ForCollector(), IncomingDir: filepath.Join(dir, "incoming"), Groups: targets,
-		Global: collector.Global{Node: cfg.LocalNode, Hostname: "test"}, Log: log, Stats: stats,
-		CleanupInterval: 20 * time.Millisecond,
+	cfg, problems, err := daemon.LoadData("groups-test.ini", []byte(conf), daemon.LoadOptions{
+		LookupEnv: func(string) (string, bool) { return "", false },
+		Hostname:  func() (string, error) { return "test", nil },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Config: cfg, Queue: store, Instance: "test", Stats: stats, Log: log,
-		PollInterval: 50 * time.Millisecond, Grace: 2 * time.Second}
-	if adjust != nil {
-		adjust(&o)
+	if err := problems.Err(); err != nil {
+		t.Fatalf("config: %v", err)
 	}
-	mgr, err := New(o)
+	// Everything the pipeline writes lives under the test's dir; a restart
+	// on the same dir finds the previous run's store and incoming files.
+	cfg.Store.Config = persistence.Config{Driver: "sqlite", Path: filepath.Join(dir, "q.db")}
+	cfg.IncomingDir = filepath.Join(dir, "incoming")
+	cfg.Instance = "test"
+	cfg.Grace = 2 * time.Second
+	logs := &syncBuffer{}
+	o.Version = "test"
+	o.Log = daemon.NewLogger(logs, slog.LevelInfo, false)
+	o.NoStatus = true
+	o.CleanupInterval = 20 * time.Millisecond
+	o.PollInterval = 50 * time.Millisecond
+	d, err := daemon.New(context.Background(), cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	pl := &pipeline{t: t, store: store, rt: rt, mgr: mgr, stats: stats, dir: dir, cancel: cancel,
-		done: make(chan struct{}), logs: logs, sink: rt.Sink("test", "test", nil)}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); rt.Run(ctx, nil) }()
-	go func() { defer wg.Done(); mgr.Run(ctx) }()
-	go func() { wg.Wait(); close(pl.done) }()
-	t.Cleanup(pl.stop)
-	return pl
+	p := &pipeline{Daemon: d, t: t, sink: d.Sink("test"), dir: dir, logs: logs, cancel: cancel, done: make(chan struct{})}
+	go func() { p.runErr = d.Run(ctx); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() && !testing.Verbose() {
+			t.Logf("pipeline log:\n%s", logs)
+		}
+	})
+	return p
 }
 
+// stop stops the daemon and closes it (its store among others); the test
+// may start another on the same dir.
 func (p *pipeline) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cancel()
-	<-p.done
-	p.mgr.Close()
-	p.store.Close()
+	p.once.Do(func() {
+		p.cancel()
+		<-p.done
+		if p.runErr != nil {
+			p.t.Errorf("daemon.Run: %v", p.runErr)
+		}
+		if err := p.Close(); err != nil {
+			p.t.Errorf("daemon.Close: %v", err)
+		}
+	})
 }
 
 // submit stores n submissions, each with one small attachment.
@@ -247,7 +307,9 @@ func (p *pipeline) submit(n int, mutate func(i int, s *collector.Submission)) []
 		s := collector.NewSubmission(fmt.Sprintf("test submission %d", i))
 		s.AddObservable(collector.ObsIPv4, "192.0.2.1")
 		src := filepath.Join(p.t.TempDir(), "f.txt")
-		os.WriteFile(src, []byte(fmt.Sprintf("content %d", i)), 0o600)
+		if err := os.WriteFile(src, []byte(fmt.Sprintf("content %d", i)), 0o600); err != nil {
+			p.t.Fatal(err)
+		}
 		s.Files = []collector.File{{Path: src, Name: "sample.txt", DeleteSource: true}}
 		if mutate != nil {
 			mutate(i, s)
@@ -260,7 +322,8 @@ func (p *pipeline) submit(n int, mutate func(i int, s *collector.Submission)) []
 	return out
 }
 
-// waitUntil polls cond (cheap store reads) until it holds or ctx ends.
+// waitUntil polls cond (cheap store reads) until it holds or ctx ends; a
+// daemon that stopped on its own fails the test at once.
 func (p *pipeline) waitUntil(ctx context.Context, what string, cond func() bool) {
 	p.t.Helper()
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -269,13 +332,15 @@ func (p *pipeline) waitUntil(ctx context.Context, what string, cond func() bool)
 		select {
 		case <-ctx.Done():
 			p.t.Fatalf("timed out waiting for %s", what)
+		case <-p.done:
+			p.t.Fatalf("waiting for %s: the daemon stopped: %v", what, p.runErr)
 		case <-tick.C:
 		}
 	}
 }
 
 func (p *pipeline) count(group, status string) int64 {
-	counts, err := p.store.Counts(context.Background())
+	counts, err := p.Store().Counts(context.Background())
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -289,7 +354,7 @@ func (p *pipeline) count(group, status string) int64 {
 }
 
 func (p *pipeline) backlog() int64 {
-	n, err := p.store.Backlog(context.Background())
+	n, err := p.Store().Backlog(context.Background())
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -297,8 +362,49 @@ func (p *pipeline) backlog() int64 {
 }
 
 func (p *pipeline) incomingDirs() int {
-	entries, _ := os.ReadDir(filepath.Join(p.dir, "incoming"))
+	entries, _ := os.ReadDir(p.Config().IncomingDir)
 	return len(entries)
+}
+
+// errorReasons returns the parked errors' reasons by uuid.
+func (p *pipeline) errorReasons(ctx context.Context) map[string]string {
+	p.t.Helper()
+	errs, err := p.Store().Errors(ctx, 100)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range errs {
+		out[e.UUID] = e.LastError
+	}
+	return out
+}
+
+// logLines returns the lines of the pipeline's log that contain every one
+// of the fragments.
+func (p *pipeline) logLines(fragments ...string) []string {
+	var out []string
+	for _, l := range strings.Split(p.logs.String(), "\n") {
+		ok := l != ""
+		for _, f := range fragments {
+			ok = ok && strings.Contains(l, f)
+		}
+		if ok {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (p *pipeline) groupStatus(name string) groups.GroupStatus {
+	p.t.Helper()
+	for _, g := range p.Groups().Groups() {
+		if g.Name == name {
+			return g
+		}
+	}
+	p.t.Fatalf("no group %s in %+v", name, p.Groups().Groups())
+	return groups.GroupStatus{}
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -311,4 +417,35 @@ func nodeSection(name, loc string) string {
 	return fmt.Sprintf("[node_%s]\nlocation = %s\n", name, loc)
 }
 
-var _ = strings.Contains
+// aceDatabase is a valid [database_ace] section for groups whose node
+// source the test injects (daemon.Options.NodeSources): it is never
+// connected to.
+const aceDatabase = "[database_ace]\nhostname = 127.0.0.1\ndatabase = ace\n"
+
+// A down node refuses connections, nothing else can bind its port while it
+// is down, and once started it serves on the same address.
+func TestDownNodeRefusesThenComesUpOnTheSameAddress(t *testing.T) {
+	addr, start := newDownNode(t)
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatalf("a down node accepted a connection on %s", addr)
+	} else if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dialing a down node: %v, want connection refused", err)
+	}
+	if ln, err := net.Listen("tcp", addr); err == nil {
+		ln.Close()
+		t.Fatalf("another socket could listen on the down node's %s", addr)
+	}
+	n := start()
+	if n.addr != addr {
+		t.Fatalf("node came up on %s, want %s", n.addr, addr)
+	}
+	resp, err := http.Get(n.location() + "/")
+	if err != nil {
+		t.Fatalf("node up: %v", err)
+	}
+	resp.Body.Close()
+	if n.requests.Load() != 1 {
+		t.Fatalf("node answered %d requests, want 1", n.requests.Load())
+	}
+}

@@ -1,4 +1,4 @@
-package groups
+package groups_test
 
 import (
 	"fmt"
@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
 )
@@ -31,11 +30,11 @@ func TestCoverageDeliveries(t *testing.T) {
 		t.Fatalf("node received %d, want 10+5+1", got)
 	}
 	for g, want := range map[string]int64{"all": 10, "half": 5, "tenth": 1} {
-		if got := p.stats.Get("group:"+g, "delivered"); got != want {
+		if got := p.Stats().Get("group:"+g, "delivered"); got != want {
 			t.Errorf("group %s delivered %d, want %d", g, got, want)
 		}
 	}
-	if got := p.stats.Get("group:tenth", "skipped_coverage"); got != 9 {
+	if got := p.Stats().Get("group:tenth", "skipped_coverage"); got != 9 {
 		t.Errorf("group tenth skipped %d, want 9", got)
 	}
 }
@@ -46,7 +45,7 @@ func TestFullDeliveryOutageThenRecovery(t *testing.T) {
 	p.submit(5, nil)
 	ctx := testCtx(t)
 	// Refused: items are retried, never ERROR.
-	p.waitUntil(ctx, "a refused attempt", func() bool { return p.stats.Get("group:g", "retried") >= 1 })
+	p.waitUntil(ctx, "a refused attempt", func() bool { return p.Stats().Get("group:g", "retried") >= 1 })
 	n := start()
 	n.mode.Store("503")
 	p.waitUntil(ctx, "503 answers", func() bool { return n.requests.Load() >= 2 })
@@ -56,7 +55,7 @@ func TestFullDeliveryOutageThenRecovery(t *testing.T) {
 	n.mode.Store("accept")
 	got := n.waitFor(ctx, 5)
 	p.waitUntil(ctx, "cleanup", func() bool { return p.backlog() == 0 })
-	if p.count("g", "ERROR") != 0 || p.stats.Get("group:g", "errors") != 0 {
+	if p.count("g", "ERROR") != 0 || p.Stats().Get("group:g", "errors") != 0 {
 		t.Fatal("an item ended in ERROR")
 	}
 	seen := map[string]bool{}
@@ -75,7 +74,7 @@ func TestPermanentRejectionIsParkedWithReason(t *testing.T) {
 	p.submit(1, nil)
 	ctx := testCtx(t)
 	p.waitUntil(ctx, "ERROR", func() bool { return p.count("g", "ERROR") == 1 })
-	errs, err := p.store.Errors(ctx, 10)
+	errs, err := p.Store().Errors(ctx, 10)
 	if err != nil || len(errs) != 1 {
 		t.Fatalf("errors = %+v, %v", errs, err)
 	}
@@ -93,7 +92,7 @@ func TestPermanentRejectionIsParkedWithReason(t *testing.T) {
 		t.Fatalf("parked item was cleaned up")
 	}
 	n.mode.Store("accept")
-	if r, _ := p.store.RetryErrors(ctx, "g"); r != 1 {
+	if r, _ := p.Store().RetryErrors(ctx, "g"); r != 1 {
 		t.Fatalf("retry put back %d", r)
 	}
 	n.waitFor(ctx, 1)
@@ -110,7 +109,7 @@ func TestNoFullDeliveryOneAttemptThenCleanup(t *testing.T) {
 	if got := n.requests.Load(); got != 3 {
 		t.Fatalf("%d requests for 3 items, want exactly one attempt each", got)
 	}
-	if got := p.stats.Get("group:g", "errors"); got != 3 {
+	if got := p.Stats().Get("group:g", "errors"); got != 3 {
 		t.Fatalf("errors = %d", got)
 	}
 }
@@ -121,7 +120,7 @@ func TestNoFullDeliveryNodeDown(t *testing.T) {
 	p.submit(2, nil)
 	ctx := testCtx(t)
 	p.waitUntil(ctx, "cleanup", func() bool { return p.backlog() == 0 && p.incomingDirs() == 0 })
-	if got := p.stats.Get("group:g", "retried"); got != 0 {
+	if got := p.Stats().Get("group:g", "retried"); got != 0 {
 		t.Fatalf("retried %d times without full delivery", got)
 	}
 }
@@ -136,7 +135,7 @@ func TestTwoGroupsFilesStayUntilBothDone(t *testing.T) {
 	ctx := testCtx(t)
 	up.waitFor(ctx, 2)
 	p.waitUntil(ctx, "group one completed", func() bool { return p.count("one", "COMPLETED") == 2 })
-	p.waitUntil(ctx, "group two retried", func() bool { return p.stats.Get("group:two", "retried") >= 2 })
+	p.waitUntil(ctx, "group two retried", func() bool { return p.Stats().Get("group:two", "retried") >= 2 })
 	if p.backlog() != 2 || p.incomingDirs() != 2 {
 		t.Fatalf("backlog %d, dirs %d: removed before group two delivered", p.backlog(), p.incomingDirs())
 	}
@@ -166,16 +165,6 @@ func TestTargetNodesLocalAndTranslation(t *testing.T) {
 	p.waitUntil(ctx, "cleanup", func() bool { return p.backlog() == 0 })
 	if len(a.received()) != 0 {
 		t.Fatalf("node a received %d submissions but no group targets it", len(a.received()))
-	}
-}
-
-func TestTranslationThreePartForm(t *testing.T) {
-	from, to, err := parseTranslation("10.1.1.2:443, 127.0.0.1, 8443")
-	if err != nil || from != "10.1.1.2:443" || to != "127.0.0.1:8443" {
-		t.Fatalf("got %q %q %v", from, to, err)
-	}
-	if _, _, err := parseTranslation("just-one-part"); err == nil {
-		t.Fatal("bad translation accepted")
 	}
 }
 
@@ -230,5 +219,3 @@ func TestStagedNamesCannotEscape(t *testing.T) {
 		t.Error("staging wrote outside the incoming dir")
 	}
 }
-
-var _ = time.Second

@@ -1,4 +1,4 @@
-package groups
+package groups_test
 
 import (
 	"crypto/tls"
@@ -42,12 +42,12 @@ func TestUntrustedNodeCertificateWaitsForTheRightCA(t *testing.T) {
 	p := startPipeline(t, nodeSection("tlsnode", loc)+"[collection_group_g]\nca_chain_path = "+caFile+"\n"+fast)
 	p.submit(2, nil)
 	ctx := testCtx(t)
-	p.waitUntil(ctx, "retries", func() bool { return p.stats.Get("group:g", "retried") >= 2 })
+	p.waitUntil(ctx, "retries", func() bool { return p.Stats().Get("group:g", "retried") >= 2 })
 	lines := p.logLines("level=WARN", `msg="delivery failed; will retry"`, "node=tlsnode", "kind=certificate")
 	if len(lines) == 0 {
 		t.Fatalf("no WARN naming the node with kind=certificate:\n%s", p.logs.String())
 	}
-	if p.count("g", "ERROR") != 0 || p.stats.Get("group:g", "errors") != 0 {
+	if p.count("g", "ERROR") != 0 || p.Stats().Get("group:g", "errors") != 0 {
 		t.Fatalf("a certificate problem was counted as a permanent error")
 	}
 
