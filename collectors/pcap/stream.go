@@ -12,7 +12,8 @@ import (
 
 // Reassembly bounds: out-of-order data buffered per connection and in
 // all (pages of about 1.9 KB), how long a gap is waited for (capture
-// time), and how often idle connections are flushed (packets).
+// time), how often idle connections are flushed (packets), and how much
+// of a direction is buffered looking for a complete ClientHello.
 const (
 	maxPagesPerConn = 64
 	maxPagesTotal   = 16384
@@ -71,12 +72,12 @@ func (st *streams) assemble(f *Flow, fromClient bool, tcp *layers.TCP, ci gopack
 	binary.BigEndian.PutUint64(client[:], f.id)
 	server = client
 	server[8] = 1
-	net := gopacket.NewFlow(flowEndpoint, client[:], server[:])
+	key := gopacket.NewFlow(flowEndpoint, client[:], server[:])
 	if !fromClient {
-		net = net.Reverse()
+		key = key.Reverse()
 	}
 	st.ctx.ci, st.ctx.flow = ci, f
-	st.asm.AssembleWithContext(net, tcp, &st.ctx)
+	st.asm.AssembleWithContext(key, tcp, &st.ctx)
 	if st.packets++; st.packets >= flushEvery && !ci.Timestamp.IsZero() {
 		st.packets = 0
 		st.asm.FlushWithOptions(reassembly.FlushOptions{
