@@ -3,14 +3,17 @@
 // event with its observables:
 //
 //   - src_ip, dest_ip: ipv4 (ipv6) tagged src / dst; with ports an
-//     ipv4_full_conversation "src_ip:src_port:dest_ip:dest_port"
+//     ipv4_full_conversation "client:port:server:port", client first also
+//     where Suricata wrote the server as src (to_client alerts, downloads)
 //   - http.hostname: fqdn; http.url: url ("http://host[:port]/path")
 //   - dns.rrname (and dns.queries[].rrname), tls.sni: fqdn
-//   - fileinfo.filename: file_name; fileinfo md5/sha1/sha256: hashes
+//   - fileinfo.filename: file_name, its last segment (for HTTP it is the
+//     URL path, kept as url); fileinfo md5/sha1/sha256: hashes
 //   - alert: snort_sig "gid:signature_id:rev" (ACE's SnortSignatureObservable
 //     form); the signature text is the description
 //
 // Details carry the event as Suricata wrote it, plus the file and offset.
+// stats records are never submitted.
 //
 // The read position of each file — its path, (device, inode) identity and
 // byte offset — is a persistence key, advanced only after Submit returned,
@@ -57,7 +60,33 @@ type Config struct {
 }
 
 // Collector follows the configured files.
-type Collector struct{ cfg Config }
+type Collector struct {
+	cfg Config
+	// A lasting problem (a configured file that does not exist, a file
+	// that cannot be read) is logged when it starts, then again every
+	// remindEvery while it lasts.
+	remindEvery time.Duration
+	now         func() time.Time
+}
+
+// remindEvery is how often a lasting problem is logged again.
+const remindEvery = 5 * time.Minute
+
+// clock is the time for the reminders (injectable for tests).
+func (c *Collector) clock() time.Time {
+	if c.now == nil {
+		return time.Now()
+	}
+	return c.now()
+}
+
+// reminderInterval is remindEvery unless a test set another.
+func (c *Collector) reminderInterval() time.Duration {
+	if c.remindEvery <= 0 {
+		return remindEvery
+	}
+	return c.remindEvery
+}
 
 // New builds the collector from its section.
 func New(sec *collector.Section, g collector.Global) (collector.Collector, error) {
@@ -85,8 +114,13 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		sec.Ignore("event_types")
 	}
 	for _, t := range types {
-		if t != "*" && t != "all" {
-			c.EventTypes[strings.ToLower(t)] = true
+		t = strings.ToLower(t)
+		switch {
+		case t == "*" || t == "all":
+		case !submittable(t):
+			sec.Errorf("event_types", "%s records are the engine's counters, not events: they are never submitted", t)
+		default:
+			c.EventTypes[t] = true
 		}
 	}
 	if c.PollInterval <= 0 {
@@ -97,8 +131,13 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		sec.Errorf("max_line_size", "%d is out of range 1k..64M", c.MaxLineSize)
 		c.MaxLineSize = 1 << 20
 	}
-	return &Collector{cfg: c}, nil
+	return &Collector{cfg: c, remindEvery: remindEvery, now: time.Now}, nil
 }
+
+// submittable reports whether records of an event type can be
+// submitted: "stats" records (the engine's counters, every few seconds)
+// say nothing about traffic and would make empty submissions.
+func submittable(eventType string) bool { return eventType != "stats" }
 
 var _ collector.DirInputs = (*Collector)(nil)
 

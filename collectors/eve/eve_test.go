@@ -133,7 +133,7 @@ func TestObservablesAndFilter(t *testing.T) {
 		{"fqdn=www.example.com", "url=http://www.example.com:8080/a/b?c=d", "ipv4_full_conversation=10.0.0.5:50000:203.0.113.9:8080"},
 		{"fqdn=evil.example.org", "fqdn=other.example.org", "ipv4=10.0.0.53"},
 		{"fqdn=secure.example.net", "ipv6=2001:db8::1", "ipv4=192.0.2.44"},
-		{"file_name=/x/payload.exe", "md5=d41d8cd98f00b204e9800998ecf8427e", "sha256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+		{"file_name=payload.exe", "md5=d41d8cd98f00b204e9800998ecf8427e", "sha256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
 	}
 	for i, sub := range subs {
 		have := map[string]bool{}
@@ -348,5 +348,230 @@ func TestInputDirsOncePerDirectory(t *testing.T) {
 	d := c.InputDirs()
 	if len(d) != 3 || d[0] != "/a" || d[1] != "/b" || !filepath.IsAbs(d[2]) || filepath.Base(d[2]) != "rel" {
 		t.Errorf("InputDirs() = %v, want /a, /b and BASE/rel", d)
+	}
+}
+
+// TestSuricata7Records reads records as Suricata 7 writes them
+// (testdata/suricata7-eve.json) with event_types = *: fileinfo file
+// names are the last segment of the URL path (none for "/") with the URL
+// kept, every conversation is client first whichever way Suricata wrote
+// the record, and the stats record is not submitted.
+func TestSuricata7Records(t *testing.T) {
+	data, err := os.ReadFile("testdata/suricata7-eve.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, "event_types = *")
+	r.appendTo(r.path, string(data))
+	r.poll()
+	want := []struct {
+		title, conv string
+		obs         []string
+	}{
+		{"Suricata http: example.com/", "10.20.0.15:51544:93.184.215.14:80", []string{"url=http://example.com/"}},
+		{"Suricata fileinfo: example.com/", "10.20.0.15:51544:93.184.215.14:80", []string{"url=http://example.com/"}},
+		{"Suricata fileinfo: login.php", "10.20.0.31:49822:198.51.100.23:8080",
+			[]string{"file_name=login.php", "url=http://shop.example.net:8080/login.php", "fqdn=shop.example.net"}},
+		{"Suricata fileinfo: login.php", "10.20.0.31:49822:198.51.100.23:8080", []string{"file_name=login.php"}},
+		{"Suricata fileinfo: Setup Tool.exe", "10.20.0.15:51602:203.0.113.77:80",
+			[]string{"file_name=Setup Tool.exe", "url=http://dl.example.org/files/Setup%20Tool.exe?id=3&src=mail",
+				"sha1=aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"}},
+		{"Suricata fileinfo: invoice.pdf", "10.20.0.40:40112:192.0.2.25:25", []string{"file_name=invoice.pdf"}},
+		{"Suricata fileinfo: psexec.exe", "10.20.0.31:50710:10.20.0.5:445", []string{"file_name=psexec.exe"}},
+		{"Suricata alert: ET INFO Executable Retrieved With Minimal HTTP Headers - Potential Second Stage Download",
+			"10.20.0.15:51710:198.51.100.99:80", []string{"url=http://198.51.100.99/x.bin", "snort_sig=1:2019714:3"}},
+		{"Suricata alert: ET POLICY Observed DNS Query to .cloud TLD", "10.20.0.31:53340:203.0.113.200:443",
+			[]string{"fqdn=c2.example.cloud"}},
+		{"Suricata alert: SURICATA Applayer Mismatch protocol both directions", "10.20.0.40:60222:203.0.113.9:443", nil},
+	}
+	subs := r.sink.Submissions()
+	if len(subs) != len(want) {
+		t.Fatalf("%d submissions, want %d", len(subs), len(want))
+	}
+	if got := r.env.Stats.Get("test", "dropped_stats"); got != 1 {
+		t.Errorf("dropped_stats = %d, want 1", got)
+	}
+	for i, sub := range subs {
+		have := map[string]bool{}
+		var convs []string
+		for _, o := range sub.Observables {
+			have[o.Type+"="+o.Value] = true
+			switch o.Type {
+			case collector.ObsIPv4FullConversation:
+				convs = append(convs, o.Value)
+			case collector.ObsFileName:
+				if strings.ContainsAny(o.Value, `/\?`) || o.Value == "" {
+					t.Errorf("submission %d: file name %q", i, o.Value)
+				}
+			}
+		}
+		w := want[i]
+		if sub.Description != w.title || strings.Join(convs, ",") != w.conv {
+			t.Errorf("submission %d: %q conversations %v, want %q %s", i, sub.Description, convs, w.title, w.conv)
+		}
+		for _, o := range w.obs {
+			if !have[o] {
+				t.Errorf("submission %d (%s) lacks %s: %v", i, sub.Description, o, sub.Observables)
+			}
+		}
+	}
+}
+
+func TestFileName(t *testing.T) {
+	for in, want := range map[string]string{
+		"/":                  "",
+		"/login.php":         "login.php",
+		"/a/b/":              "",
+		"/dl/setup.exe?id=3": "setup.exe",
+		"/dl/My%20File.pdf":  "My File.pdf",
+		"/dl/a%2Fb.exe":      "b.exe",
+		"/dl/bad%zz.exe":     "bad%zz.exe",
+		"/..":                "",
+		"invoice.pdf":        "invoice.pdf",
+		`tools\psexec.exe`:   "psexec.exe",
+		"report 2024?.txt":   "report 2024?.txt",
+		"":                   "",
+	} {
+		if got := fileName(in); got != want {
+			t.Errorf("fileName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestStatsNotSelectable: stats records cannot be asked for.
+func TestStatsNotSelectable(t *testing.T) {
+	if _, err := build(t, "paths = x\nevent_types = alert, stats"); err == nil || !strings.Contains(err.Error(), "stats") {
+		t.Errorf("event_types = alert, stats: %v", err)
+	}
+}
+
+// eveLogs lists the logged lines about EVE files (level, message and
+// missing_for), in order.
+func eveLogs(logs *collectortest.LogRecorder) []string {
+	var out []string
+	for _, m := range logs.Records() {
+		if msg, _ := m["msg"].(string); strings.HasPrefix(msg, "EVE file") {
+			line := fmt.Sprint(m["level"], " ", msg)
+			if d, ok := m["missing_for"].(float64); ok {
+				line += " " + time.Duration(d).String()
+			}
+			if e, ok := m["directory_exists"].(bool); ok {
+				line += fmt.Sprint(" dir=", e)
+			}
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TestMissingFileIsReported: a configured EVE file that does not exist is
+// logged at WARN at once, then every remindEvery while it stays missing
+// (not at every poll), and its appearance at INFO.
+func TestMissingFileIsReported(t *testing.T) {
+	r := newRig(t, "")
+	logs := collectortest.RecordLogs(r.env)
+	base := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	now := base
+	r.c.now = func() time.Time { return now }
+	r.c.remindEvery = 5 * time.Minute
+	for _, d := range []time.Duration{0, time.Second, time.Minute, 4*time.Minute + 59*time.Second, 5 * time.Minute, 9 * time.Minute, 10 * time.Minute} {
+		now = base.Add(d)
+		r.poll()
+	}
+	r.appendTo(r.path, alert(1))
+	now = base.Add(11 * time.Minute)
+	r.poll()
+	r.wantSigs("1")
+	want := []string{
+		"WARN EVE file does not exist; waiting for it dir=true",
+		"WARN EVE file still does not exist 5m0s dir=true",
+		"WARN EVE file still does not exist 10m0s dir=true",
+		"INFO EVE file appeared 11m0s",
+	}
+	if got := eveLogs(logs); !slices.Equal(got, want) {
+		t.Errorf("logged\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestRunWarnsAtStartWhenFileMissing: started on a path whose directory
+// does not exist, the collector says so at WARN right after its start
+// line, which names the paths and event types it watches.
+func TestRunWarnsAtStartWhenFileMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "no-such-dir", "eve.json")
+	c, err := build(t, "paths = "+path+"\nevent_types = alert, dns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := collectortest.Env(t, "test", collectortest.NewSink(), collectortest.NewState())
+	logs := collectortest.RecordLogs(env)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, env) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(eveLogs(logs)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // polling the log
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	logs.CheckStartStop(t, "path", "event_types")
+	recs := logs.Records()
+	if len(recs) < 2 || recs[0]["msg"] != "collector started" || recs[1]["msg"] != "EVE file does not exist; waiting for it" ||
+		recs[1]["level"] != "WARN" || recs[1]["path"] != path || recs[1]["directory_exists"] != false {
+		t.Errorf("first lines %v", recs[:min(2, len(recs))])
+	}
+	if recs[0]["event_types"] != "alert,dns" {
+		t.Errorf("start line %v", recs[0])
+	}
+}
+
+// TestReminder: a lasting problem is logged when it starts, when it
+// changes, and every interval while it lasts; the rest is counted.
+func TestReminder(t *testing.T) {
+	var r reminder
+	base := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	steps := []struct {
+		at   time.Duration
+		what string
+		log  bool
+	}{
+		{0, "a", true}, {time.Second, "a", false}, {4 * time.Minute, "a", false}, {4 * time.Minute, "b", true},
+		{5 * time.Minute, "b", false}, {9 * time.Minute, "b", true},
+	}
+	for i, s := range steps {
+		if got := r.due(base.Add(s.at), s.what, 5*time.Minute); got != s.log {
+			t.Errorf("step %d: logged %v, want %v", i, got, s.log)
+		}
+	}
+	if r.suppressed != 3 {
+		t.Errorf("suppressed %d, want 3", r.suppressed)
+	}
+	if d, ok := r.clear(base.Add(10 * time.Minute)); !ok || d != 10*time.Minute {
+		t.Errorf("clear: %v %v", d, ok)
+	}
+	if _, ok := r.clear(base); ok {
+		t.Error("cleared twice")
+	}
+}
+
+func TestSrcIsServer(t *testing.T) {
+	for _, tt := range []struct {
+		src, dst, service string
+		want              bool
+	}{
+		{"80", "51544", "", true},
+		{"51544", "80", "", false},
+		{"8080", "49822", "8080", true},
+		{"49822", "8080", "8080", false},
+		{"50000", "8888", "50000", true}, // the service port decides over the lower port
+		{"445", "50710", "", true},
+		{"40112", "25", "", false},
+		{"", "80", "", false},
+		{"53", "53", "53", false},
+	} {
+		if got := srcIsServer(tt.src, tt.dst, tt.service); got != tt.want {
+			t.Errorf("srcIsServer(%s, %s, %s) = %v", tt.src, tt.dst, tt.service, got)
+		}
 	}
 }

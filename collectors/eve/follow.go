@@ -46,6 +46,61 @@ type follower struct {
 	idleEOF  time.Time
 	rd       *bufio.Reader
 	rdOffset int64 // file offset rd reads from
+
+	missing reminder // the configured path does not exist
+	failing reminder // poll fails
+}
+
+// reminder rate-limits the log lines of a lasting problem: the first
+// when it starts, then one every remindEvery while it lasts.
+type reminder struct {
+	since, logged time.Time // zero: no problem
+	what          string    // the problem last logged
+	suppressed    int       // occurrences not logged since
+}
+
+// due records an occurrence of the problem what at now and reports
+// whether to log it: the first time, when the problem changed, or
+// remindEvery after the last line.
+func (r *reminder) due(now time.Time, what string, every time.Duration) bool {
+	if r.since.IsZero() {
+		r.since = now
+	}
+	if !r.logged.IsZero() && what == r.what && now.Sub(r.logged) < every {
+		r.suppressed++
+		return false
+	}
+	r.logged, r.what = now, what
+	return true
+}
+
+// clear ends the problem and returns how long it lasted; ok is false if
+// there was none.
+func (r *reminder) clear(now time.Time) (lasted time.Duration, ok bool) {
+	if r.since.IsZero() {
+		return 0, false
+	}
+	lasted = now.Sub(r.since)
+	*r = reminder{}
+	return lasted, true
+}
+
+// reportMissing logs that the configured path does not exist: at WARN
+// when first seen (at start, or when the file went away without a
+// successor) and every remindEvery while it stays missing.
+func (fl *follower) reportMissing() {
+	now := fl.c.clock()
+	first := fl.missing.since.IsZero()
+	if !fl.missing.due(now, "missing", fl.c.reminderInterval()) {
+		return
+	}
+	_, err := os.Stat(filepath.Dir(fl.path))
+	if first {
+		fl.env.Log.Warn("EVE file does not exist; waiting for it", "path", fl.path, "directory_exists", err == nil)
+		return
+	}
+	fl.env.Log.Warn("EVE file still does not exist", "path", fl.path, "directory_exists", err == nil,
+		"missing_for", now.Sub(fl.missing.since))
 }
 
 // errStopped means ctx ended while a submission was pending; the offset
@@ -56,8 +111,15 @@ var errStopped = errors.New("stopped")
 // truncation. It returns errStopped when ctx ends during a submission.
 func (fl *follower) poll(ctx context.Context) error {
 	if fl.f == nil {
-		if err := fl.open(ctx); err != nil || fl.f == nil {
+		if err := fl.open(ctx); err != nil {
 			return err
+		}
+		if fl.f == nil {
+			fl.reportMissing()
+			return nil
+		}
+		if d, ok := fl.missing.clear(fl.c.clock()); ok {
+			fl.env.Log.Info("EVE file appeared", "path", fl.f.Name(), "missing_for", d)
 		}
 	}
 	if fl.pos.Offset > 0 && !fl.atLineStart() {

@@ -1,6 +1,7 @@
 package eve
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -19,6 +20,12 @@ func FuzzEVELine(f *testing.F) {
 	f.Add([]byte(`{"event_type":"http","http":{"hostname":"a.b","url":"/x"},"src_ip":"1.2.3.4","src_port":"99999"}`))
 	f.Add([]byte(`{"event_type":"dns","dns":{"queries":[{"rrname":5},null]}}`))
 	f.Add([]byte(`{"alert":{"signature_id":{"x":1}},"timestamp":7}`))
+	f.Add([]byte(`{"event_type":"fileinfo","src_port":"80","dest_port":0,"http":{"http_port":"x"},"fileinfo":{"filename":"/%zz/..?q"}}`))
+	if b, err := os.ReadFile("testdata/suricata7-eve.json"); err == nil {
+		for line := range bytes.Lines(b) {
+			f.Add(line)
+		}
+	}
 	c := &Collector{cfg: Config{Fields: collector.SubmissionFields{Type: "suricata"}}}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		ev, err := decode(line)
@@ -34,6 +41,11 @@ func FuzzEVELine(f *testing.F) {
 		}
 		if err := sub.Validate(); err != nil {
 			t.Fatalf("invalid submission from %q: %v", line, err)
+		}
+		for _, o := range sub.Observables {
+			if o.Type == collector.ObsFileName && (o.Value == "" || strings.ContainsAny(o.Value, `/\`)) {
+				t.Fatalf("file name %q from %q", o.Value, line)
+			}
 		}
 	})
 }

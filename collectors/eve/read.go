@@ -10,7 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
@@ -116,6 +119,11 @@ func (fl *follower) handle(ctx context.Context, line []byte, offset, n int64) er
 		advance()
 		return nil
 	}
+	if !submittable(ev.Type()) {
+		fl.env.Drop(ev.Type(), 1)
+		advance()
+		return nil
+	}
 	rule, ok := fl.c.cfg.Rules.Match(ev.Field)
 	if !ok {
 		fl.env.Drop("not_selected", 1)
@@ -180,7 +188,11 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 			fl.close()
 		}
 	}()
-	env.Log.Info("collector started", "path", c.cfg.Paths, "poll_interval", c.cfg.PollInterval)
+	types := "*"
+	if len(c.cfg.EventTypes) > 0 {
+		types = strings.Join(slices.Sorted(maps.Keys(c.cfg.EventTypes)), ",")
+	}
+	env.Log.Info("collector started", "path", c.cfg.Paths, "event_types", types, "poll_interval", c.cfg.PollInterval)
 	defer env.Log.Info("collector stopped", "path", c.cfg.Paths)
 	t := time.NewTicker(c.cfg.PollInterval)
 	defer t.Stop()
@@ -190,9 +202,16 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 				if errors.Is(err, errStopped) || ctx.Err() != nil {
 					return nil
 				}
-				env.Log.Error("following EVE file", "path", fl.path, "error", err)
 				env.Count("errors", 1)
 				fl.close()
+				if fl.failing.due(c.clock(), err.Error(), c.reminderInterval()) {
+					env.Log.Error("following EVE file", "path", fl.path, "error", err, "repeated", fl.failing.suppressed)
+					fl.failing.suppressed = 0
+				}
+				continue
+			}
+			if d, ok := fl.failing.clear(c.clock()); ok {
+				env.Log.Info("following EVE file again", "path", fl.path, "failing_for", d)
 			}
 		}
 		select {

@@ -32,8 +32,11 @@ type packetInfo struct {
 	proto        uint8
 	sport, dport uint16
 	syn, ack     bool
+	fin, rst     bool
+	seq          uint32
 	payload      []byte
-	dns          *layers.DNS
+	tcp          *layers.TCP // the decoded TCP layer, for stream reassembly
+	dns          *layers.DNS // a DNS message over UDP
 }
 
 func newDecoder() *decoder {
@@ -68,12 +71,18 @@ func (d *decoder) decode(first gopacket.LayerType, data []byte) (info packetInfo
 			info.proto, ok = uint8(d.ip6.NextHeader), true
 		case layers.LayerTypeTCP:
 			info.proto, info.sport, info.dport = 6, uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
-			info.syn, info.ack, info.payload = d.tcp.SYN, d.tcp.ACK, d.tcp.Payload
+			info.syn, info.ack, info.fin, info.rst = d.tcp.SYN, d.tcp.ACK, d.tcp.FIN, d.tcp.RST
+			info.seq, info.payload, info.tcp = d.tcp.Seq, d.tcp.Payload, &d.tcp
 		case layers.LayerTypeUDP:
 			info.proto, info.sport, info.dport = 17, uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
 			info.payload = d.udp.Payload
 		case layers.LayerTypeDNS:
-			info.dns = &d.dns
+			// Over TCP a DNS message follows a length prefix (read from
+			// the reassembled stream); gopacket decodes port 53 as DNS
+			// either way.
+			if info.proto == 17 {
+				info.dns = &d.dns
+			}
 		}
 	}
 	if !info.src.IsValid() || !info.dst.IsValid() {

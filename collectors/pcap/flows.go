@@ -1,7 +1,6 @@
 package pcap
 
 import (
-	"bytes"
 	"cmp"
 	"net/netip"
 	"slices"
@@ -16,6 +15,12 @@ import (
 // monitor's real-time view: the server and client side, protocol number
 // (6 TCP, 17 UDP, others by IP protocol with port 0), packets and bytes
 // (as on the wire) in both directions, first and last packet time.
+//
+// A flow is one connection, not one 5-tuple: as flow meters do, a packet
+// that arrives after the flow was idle for the flow timeout starts a new
+// flow, and so does a TCP SYN after a FIN or RST, or a SYN with another
+// initial sequence number (a new connection on a reused port whose
+// predecessor's end was not captured).
 type Flow struct {
 	Server     string    `json:"server"`
 	ServerPort uint16    `json:"server_port"`
@@ -28,9 +33,14 @@ type Flow struct {
 	Last       time.Time `json:"last"`
 
 	server, client netip.Addr
+	id             uint64 // this flow's identity in stream reassembly
+	closed         bool   // a FIN or RST was seen
+	synSeen        bool   // a SYN without ACK was seen, with initial sequence number isn
+	isn            uint32
+	unread         bool // neither direction's stream is read any more
 }
 
-// HTTPRequest is a request line and Host header seen in a TCP segment.
+// HTTPRequest is a request line and Host header seen in a TCP stream.
 type HTTPRequest struct {
 	Method string `json:"method"`
 	Host   string `json:"host,omitempty"`
@@ -42,6 +52,30 @@ type flowKey struct {
 	proto  uint8
 	a, b   netip.Addr
 	ap, bp uint16
+}
+
+// Options bound what Summarize keeps; a zero field takes its default.
+type Options struct {
+	MaxItems    int           // DNS names, HTTP requests and SNI names kept (each); default 500
+	MaxFlows    int           // flows listed; default 1000
+	FlowTimeout time.Duration // idle time that ends a flow; default DefaultFlowTimeout
+}
+
+// DefaultFlowTimeout is the idle time after which a packet on the same
+// 5-tuple starts a new flow (Zeek's TCP inactivity timeout).
+const DefaultFlowTimeout = 5 * time.Minute
+
+func (o Options) withDefaults() Options {
+	if o.MaxItems <= 0 {
+		o.MaxItems = 500
+	}
+	if o.MaxFlows <= 0 {
+		o.MaxFlows = 1000
+	}
+	if o.FlowTimeout <= 0 {
+		o.FlowTimeout = DefaultFlowTimeout
+	}
+	return o
 }
 
 // Summary is what one capture yields.
@@ -59,14 +93,20 @@ type Summary struct {
 	Error      string        `json:"error,omitempty"`
 	Truncated  bool          `json:"truncated,omitempty"`
 
-	flows    map[flowKey]*Flow
-	seen     map[string]bool
-	maxItems int
-	dec      *decoder
+	opts    Options
+	flows   map[flowKey]*Flow // the current flow of each 5-tuple
+	ended   []*Flow           // flows followed by another on their 5-tuple
+	nextID  uint64
+	seen    map[string]bool
+	dec     *decoder
+	streams *streams
+	tcpDNS  layers.DNS // DNS messages read from TCP streams
 }
 
-func newSummary(maxItems int) *Summary {
-	return &Summary{flows: map[flowKey]*Flow{}, seen: map[string]bool{}, maxItems: maxItems, dec: newDecoder()}
+func newSummary(o Options) *Summary {
+	s := &Summary{opts: o.withDefaults(), flows: map[flowKey]*Flow{}, seen: map[string]bool{}, dec: newDecoder()}
+	s.streams = newStreams(s)
+	return s
 }
 
 // add decodes one packet and accounts it.
@@ -96,78 +136,120 @@ func (s *Summary) add(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) 
 		s.NonIP++
 		return
 	}
-	proto, payload := info.proto, info.payload
-	f := s.flow(proto, info.src, info.sport, info.dst, info.dport, info.syn, info.ack, ts)
+	f, fromClient := s.flow(&info, ts)
 	f.Packets++
 	f.Bytes += wire
 	if ts.After(f.Last) {
 		f.Last = ts
 	}
 	if info.dns != nil {
-		for _, q := range info.dns.Questions {
-			s.addString(&s.DNSQueries, "dns:", strings.TrimSuffix(string(q.Name), "."))
-		}
+		s.addDNS(info.dns)
 	}
-	if proto == 6 && len(payload) > 0 {
-		if req, ok := parseHTTPRequest(payload); ok {
-			if req.Host != "" && strings.HasPrefix(req.Path, "/") {
-				req.URL = "http://" + req.Host + req.Path
-			}
-			if !s.seen["http:"+req.Method+req.Host+req.Path] && len(s.HTTP) < s.maxItems {
-				s.seen["http:"+req.Method+req.Host+req.Path] = true
-				s.HTTP = append(s.HTTP, req)
-			}
-		} else if sni, ok := ParseSNI(payload); ok {
-			s.addString(&s.TLSSNI, "sni:", sni)
-		}
+	if info.tcp != nil {
+		s.streams.assemble(f, fromClient, info.tcp, ci)
 	}
 }
 
 func (s *Summary) addString(list *[]string, kind, v string) {
-	if v == "" || s.seen[kind+v] || len(*list) >= s.maxItems {
+	if v == "" || s.seen[kind+v] || len(*list) >= s.opts.MaxItems {
 		return
 	}
 	s.seen[kind+v] = true
 	*list = append(*list, v)
 }
 
-// flow finds or creates the flow of a packet. The client is the side that
-// sent a SYN (or received the SYN-ACK); failing that the side with the
-// higher port when exactly one port is below 1024 or the ports differ, and
+// addDNS records the question names of a DNS message.
+func (s *Summary) addDNS(d *layers.DNS) {
+	for _, q := range d.Questions {
+		s.addString(&s.DNSQueries, "dns:", strings.TrimSuffix(string(q.Name), "."))
+	}
+}
+
+// addHTTP records a request (once per method, host and path).
+func (s *Summary) addHTTP(req HTTPRequest) {
+	if req.Host != "" && strings.HasPrefix(req.Path, "/") {
+		req.URL = "http://" + req.Host + req.Path
+	}
+	k := "http:" + req.Method + " " + req.Host + " " + req.Path
+	if !s.seen[k] && len(s.HTTP) < s.opts.MaxItems {
+		s.seen[k] = true
+		s.HTTP = append(s.HTTP, req)
+	}
+}
+
+// flow finds or creates the flow of a packet and says whether the packet
+// was sent by the flow's client.
+func (s *Summary) flow(p *packetInfo, ts time.Time) (*Flow, bool) {
+	k := flowKey{proto: p.proto, a: p.src, ap: p.sport, b: p.dst, bp: p.dport}
+	if c := p.src.Compare(p.dst); c > 0 || (c == 0 && p.sport > p.dport) {
+		k = flowKey{proto: p.proto, a: p.dst, ap: p.dport, b: p.src, bp: p.sport}
+	}
+	f, ok := s.flows[k]
+	if ok && s.startsConnection(f, p, ts) {
+		s.ended = append(s.ended, f)
+		ok = false
+	}
+	if !ok {
+		f = s.newFlow(p, ts)
+		s.flows[k] = f
+	}
+	if p.proto == 6 {
+		if p.syn && !p.ack {
+			f.synSeen, f.isn = true, p.seq
+		}
+		if p.fin || p.rst {
+			f.closed = true
+		}
+	}
+	return f, p.src == f.client && p.sport == f.ClientPort
+}
+
+// startsConnection reports whether packet p on f's 5-tuple begins a new
+// connection (see Flow).
+func (s *Summary) startsConnection(f *Flow, p *packetInfo, ts time.Time) bool {
+	if !f.Last.IsZero() && ts.Sub(f.Last) > s.opts.FlowTimeout {
+		return true
+	}
+	if p.proto != 6 || !p.syn || p.ack {
+		return false
+	}
+	// A retransmitted SYN carries the same initial sequence number.
+	return f.closed || !f.synSeen || f.isn != p.seq
+}
+
+// newFlow starts a flow at packet p. The client is the side that sent a
+// SYN (or received the SYN-ACK); failing that the side with the higher
+// port when exactly one port is below 1024 or the ports differ, and
 // failing that the sender of the first packet.
-func (s *Summary) flow(proto uint8, src netip.Addr, sport uint16, dst netip.Addr, dport uint16, syn, ack bool, ts time.Time) *Flow {
-	k := flowKey{proto: proto, a: src, ap: sport, b: dst, bp: dport}
-	if c := src.Compare(dst); c > 0 || (c == 0 && sport > dport) {
-		k = flowKey{proto: proto, a: dst, ap: dport, b: src, bp: sport}
-	}
-	if f, ok := s.flows[k]; ok {
-		return f
-	}
+func (s *Summary) newFlow(p *packetInfo, ts time.Time) *Flow {
 	clientIsSrc := true
 	switch {
-	case proto == 6 && syn && !ack:
-	case proto == 6 && syn && ack:
+	case p.proto == 6 && p.syn && !p.ack:
+	case p.proto == 6 && p.syn && p.ack:
 		clientIsSrc = false
-	case sport < 1024 && dport >= 1024:
+	case p.sport < 1024 && p.dport >= 1024:
 		clientIsSrc = false
-	case dport < 1024 && sport >= 1024:
-	case sport != dport && sport < dport:
+	case p.dport < 1024 && p.sport >= 1024:
+	case p.sport != p.dport && p.sport < p.dport:
 		clientIsSrc = false
 	}
-	f := &Flow{Proto: proto, First: ts, Last: ts}
+	f := &Flow{Proto: p.proto, First: ts, Last: ts, id: s.nextID}
+	s.nextID++
 	if clientIsSrc {
-		f.client, f.ClientPort, f.server, f.ServerPort = src, sport, dst, dport
+		f.client, f.ClientPort, f.server, f.ServerPort = p.src, p.sport, p.dst, p.dport
 	} else {
-		f.client, f.ClientPort, f.server, f.ServerPort = dst, dport, src, sport
+		f.client, f.ClientPort, f.server, f.ServerPort = p.dst, p.dport, p.src, p.sport
 	}
 	f.Client, f.Server = f.client.String(), f.server.String()
-	s.flows[k] = f
 	return f
 }
 
-// finish orders the flows by first packet and keeps at most maxFlows.
-func (s *Summary) finish(maxFlows int) {
-	all := make([]*Flow, 0, len(s.flows))
+// finish hands the streams' remaining data to their readers, orders the
+// flows by first packet and keeps at most MaxFlows.
+func (s *Summary) finish() {
+	s.streams.flush()
+	all := make([]*Flow, 0, len(s.ended)+len(s.flows))
+	all = append(all, s.ended...)
 	for _, f := range s.flows {
 		all = append(all, f)
 	}
@@ -176,11 +258,12 @@ func (s *Summary) finish(maxFlows int) {
 			return c
 		}
 		return cmp.Or(strings.Compare(a.Client, b.Client), cmp.Compare(a.ClientPort, b.ClientPort),
-			strings.Compare(a.Server, b.Server), cmp.Compare(a.ServerPort, b.ServerPort), cmp.Compare(a.Proto, b.Proto))
+			strings.Compare(a.Server, b.Server), cmp.Compare(a.ServerPort, b.ServerPort), cmp.Compare(a.Proto, b.Proto),
+			cmp.Compare(a.id, b.id))
 	})
 	s.FlowsTotal = len(all)
-	if len(all) > maxFlows {
-		all = all[:maxFlows]
+	if len(all) > s.opts.MaxFlows {
+		all = all[:s.opts.MaxFlows]
 	}
 	s.Flows = all
 }
@@ -207,52 +290,4 @@ func layerTypeFor(lt layers.LinkType, data []byte) gopacket.LayerType {
 		return layers.LayerTypeIPv4
 	}
 	return gopacket.LayerTypeZero
-}
-
-var httpMethods = []string{"GET ", "POST ", "HEAD ", "PUT ", "DELETE ", "OPTIONS ", "CONNECT ", "PATCH ", "TRACE "}
-
-// parseHTTPRequest reads the request line and Host header at the start of
-// a TCP payload.
-func parseHTTPRequest(p []byte) (HTTPRequest, bool) {
-	var req HTTPRequest
-	found := false
-	for _, m := range httpMethods {
-		if bytes.HasPrefix(p, []byte(m)) {
-			req.Method, found = strings.TrimSpace(m), true
-			break
-		}
-	}
-	if !found {
-		return req, false
-	}
-	line, rest, _ := bytes.Cut(p, []byte("\n"))
-	fields := strings.Fields(string(line))
-	if len(fields) != 3 || !strings.HasPrefix(fields[2], "HTTP/") {
-		return req, false
-	}
-	req.Path = fields[1]
-	for len(rest) > 0 {
-		var h []byte
-		h, rest, _ = bytes.Cut(rest, []byte("\n"))
-		h = bytes.TrimRight(h, "\r")
-		if len(h) == 0 {
-			break
-		}
-		if k, v, ok := bytes.Cut(h, []byte(":")); ok && strings.EqualFold(string(bytes.TrimSpace(k)), "host") {
-			req.Host = strings.ToLower(string(bytes.TrimSpace(v)))
-		}
-	}
-	if !validToken(req.Host) || !validToken(req.Path) {
-		return req, false
-	}
-	return req, true
-}
-
-func validToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return len(s) <= 8192
 }

@@ -1,10 +1,12 @@
 // Package pcap is the "pcap" collector: it picks up pcap and pcapng
 // captures from a spool directory, attaches each file to a submission
 // (file and pcap observables) and puts a flow summary in the details —
-// per flow the server and client address and port, protocol (6/17),
-// packets, bytes, first and last time — with observables for the
+// per flow (one connection) the server and client address and port,
+// protocol (6/17), packets, bytes, first and last time — with
+// observables for the
 // addresses, an ipv4_full_conversation "client_ip:client_port:server_ip:
-// server_port" per flow, DNS query names, HTTP Host and URL, and TLS SNI.
+// server_port" per flow, and, read from the reassembled TCP streams and
+// UDP, DNS query names, HTTP Host and URL, and TLS SNI.
 // A truncated or corrupt capture is submitted with what could be read and
 // the error in the details.
 package pcap
@@ -47,6 +49,7 @@ type Config struct {
 	MaxFileSize    int64
 	MaxFlows       int
 	MaxItems       int
+	FlowTimeout    time.Duration
 	MaxObservables int
 	Fields         collector.SubmissionFields
 }
@@ -64,6 +67,7 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		MaxFileSize:    sec.Size("max_file_size", 512<<20),
 		MaxFlows:       sec.Int("max_flows", 1000, 1, 1_000_000),
 		MaxItems:       sec.Int("max_names", 500, 1, 100_000),
+		FlowTimeout:    sec.Duration("flow_timeout", DefaultFlowTimeout),
 		MaxObservables: sec.Int("max_observables", 2000, 1, 1_000_000),
 		Fields: collector.ParseSubmissionFields(sec, collector.SubmissionDefaults{
 			Type: "pcap", Tool: "pcap"}),
@@ -77,6 +81,10 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 	if c.PollInterval <= 0 {
 		sec.Errorf("poll_interval", "must be positive")
 		c.PollInterval = 5 * time.Second
+	}
+	if c.FlowTimeout <= 0 {
+		sec.Errorf("flow_timeout", "must be positive")
+		c.FlowTimeout = DefaultFlowTimeout
 	}
 	if c.MaxFileSize <= 0 {
 		sec.Errorf("max_file_size", "must be positive")
@@ -94,7 +102,8 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 	if err := os.MkdirAll(c.cfg.SpoolDir, 0o750); err != nil {
 		return fmt.Errorf("pcap: creating spool_dir: %w", err)
 	}
-	env.Log.Info("collector started", "directory", c.cfg.SpoolDir, "poll_interval", c.cfg.PollInterval)
+	env.Log.Info("collector started", "directory", c.cfg.SpoolDir, "error_dir", c.cfg.ErrorDir,
+		"poll_interval", c.cfg.PollInterval, "flow_timeout", c.cfg.FlowTimeout)
 	defer env.Log.Info("collector stopped", "directory", c.cfg.SpoolDir)
 	t := time.NewTicker(c.cfg.PollInterval)
 	defer t.Stop()

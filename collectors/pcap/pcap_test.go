@@ -27,7 +27,7 @@ func TestSummarize(t *testing.T) {
 		{"pcapng", FormatPCAPNG, writePCAPNG(t, pkts)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, format := Summarize(bytes.NewReader(tc.data), 100, 100)
+			s, format := Summarize(bytes.NewReader(tc.data), Options{MaxItems: 100, MaxFlows: 100})
 			if format != tc.format || s.Error != "" || s.Packets != 7 || s.FlowsTotal != 4 {
 				t.Fatalf("format %s err %q packets %d flows %d", format, s.Error, s.Packets, s.FlowsTotal)
 			}
@@ -73,7 +73,7 @@ func TestSummarizeDamaged(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _ := Summarize(bytes.NewReader(tt.data), 10, 10)
+			s, _ := Summarize(bytes.NewReader(tt.data), Options{MaxItems: 10, MaxFlows: 10})
 			if !s.Truncated || s.Error == "" || !strings.Contains(s.Error, tt.errLike) {
 				t.Errorf("truncated %v error %q, want %q", s.Truncated, s.Error, tt.errLike)
 			}
@@ -92,7 +92,7 @@ func TestRealCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	s, format := Summarize(f, 100, 100)
+	s, format := Summarize(f, Options{MaxItems: 100, MaxFlows: 100})
 	if format != FormatPCAP || s.Error != "" || s.Packets < 10 {
 		t.Fatalf("format %s packets %d error %q", format, s.Packets, s.Error)
 	}
@@ -247,8 +247,21 @@ func TestRun(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	logs.CheckStartStop(t, "directory")
+	logs.CheckStartStop(t, "directory", "error_dir")
 	if d := c.InputDirs(); len(d) != 1 || d[0] != dir {
 		t.Errorf("InputDirs() = %v, want [%s]", d, dir)
+	}
+}
+
+func TestConfigFlowTimeout(t *testing.T) {
+	c, _ := newCollector(t, "flow_timeout = 90s")
+	if c.cfg.FlowTimeout != 90*time.Second {
+		t.Errorf("flow_timeout %v", c.cfg.FlowTimeout)
+	}
+	if c, _ := newCollector(t, ""); c.cfg.FlowTimeout != DefaultFlowTimeout {
+		t.Errorf("default flow_timeout %v", c.cfg.FlowTimeout)
+	}
+	if _, err := collectortest.Build(t, "spool_dir = x\nflow_timeout = 0s", New); err == nil || !strings.Contains(err.Error(), "flow_timeout") {
+		t.Errorf("flow_timeout = 0s: %v", err)
 	}
 }

@@ -22,15 +22,15 @@ const (
 // never fails: a capture that cannot be read to its end (bad magic,
 // truncated or corrupt) yields what was read before the problem, with
 // the problem in Error and Truncated set.
-func Summarize(r io.Reader, maxItems, maxFlows int) (*Summary, string) {
-	s := newSummary(maxItems)
+func Summarize(r io.Reader, o Options) (*Summary, string) {
+	s := newSummary(o)
 	br := bufio.NewReaderSize(r, 256<<10)
 	format, err := readAll(br, s)
 	if err != nil {
 		s.Error = err.Error()
 		s.Truncated = true
 	}
-	s.finish(maxFlows)
+	s.finish()
 	return s, format
 }
 
@@ -49,16 +49,22 @@ func readAll(br *bufio.Reader, s *Summary) (string, error) {
 		linkOf func(ci gopacket.CaptureInfo) layers.LinkType
 	)
 	if binary.LittleEndian.Uint32(magic) == 0x0A0D0D0A {
-		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{SkipUnknownVersion: true})
+		// Mixed link types: every interface's packets are read with that
+		// interface's link type (none are skipped), and a section without
+		// any interface is an empty capture, not a truncated one.
+		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{SkipUnknownVersion: true, WantMixedLinkType: true})
 		if err != nil {
 			return FormatPCAPNG, fmt.Errorf("reading pcapng header: %w", noEOF(err))
 		}
 		pr, format = ng, FormatPCAPNG
 		linkOf = func(ci gopacket.CaptureInfo) layers.LinkType {
-			if iface, err := ng.Interface(ci.InterfaceIndex); err == nil {
-				return iface.LinkType
+			if len(ci.AncillaryData) > 0 {
+				if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
+					return lt
+				}
 			}
-			return ng.LinkType()
+			iface, _ := ng.Interface(ci.InterfaceIndex)
+			return iface.LinkType
 		}
 	} else {
 		pc, err := pcapgo.NewReader(br)

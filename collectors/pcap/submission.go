@@ -26,7 +26,7 @@ func (c *Collector) build(g collector.Global, path, name string, fi os.FileInfo)
 		return nil, nil, fmt.Errorf("pcap: opening %s: %w", path, err)
 	}
 	defer f.Close()
-	sum, format := Summarize(f, c.cfg.MaxItems, c.cfg.MaxFlows)
+	sum, format := Summarize(f, Options{MaxItems: c.cfg.MaxItems, MaxFlows: c.cfg.MaxFlows, FlowTimeout: c.cfg.FlowTimeout})
 	safe, err := collector.SafeName(name)
 	if err != nil {
 		safe = "capture.pcap"
