@@ -16,9 +16,12 @@ const (
 	RecUser            uint32 = 62
 	RecRuleMessage     uint32 = 66
 	RecClassification  uint32 = 67
+	RecCorrPolicy      uint32 = 69
+	RecCorrRule        uint32 = 70
 	RecConnection      uint32 = 71
 	RecRUAUser         uint32 = 98
 	RecExtraData       uint32 = 110
+	RecCorrelation     uint32 = 112
 	RecSecurityZone    uint32 = 115
 	RecInterface       uint32 = 116
 	RecACPolicy        uint32 = 117
@@ -26,6 +29,9 @@ const (
 	RecACRule          uint32 = 119
 	RecDevice          uint32 = 123
 	RecMalware         uint32 = 125
+	RecIOC             uint32 = 160
+	RecIOCName         uint32 = 161
+	RecSICategory      uint32 = 280
 	RecIntrusion       uint32 = 400
 	RecFile            uint32 = 500
 	RecFileMalware     uint32 = 502
@@ -128,6 +134,22 @@ type ExtraData struct{ *Block }
 
 func (ExtraData) RecordType() uint32 { return RecExtraData }
 
+// CorrelationEvent is record 112 (series-1 block 156): an event of an FMC
+// correlation policy rule.
+type CorrelationEvent struct{ *Block }
+
+func (CorrelationEvent) RecordType() uint32 { return RecCorrelation }
+
+// IOCEvent is record 160: a host's indication of compromise was set. The
+// discovery header names the host (its address) and time; the block holds
+// the IoC id, named by metadata record 161.
+type IOCEvent struct {
+	Header DiscoveryHeader
+	*Block
+}
+
+func (IOCEvent) RecordType() uint32 { return RecIOC }
+
 // ImpactAlert is record 9 (block 153).
 type ImpactAlert struct{ *Block }
 
@@ -183,6 +205,22 @@ func DecodeRecord(ed EventData) (Record, error) {
 			return nil, err
 		}
 		return ImpactAlert{blk}, nil
+	case RecCorrelation:
+		blk, err := decodeEventBlock("correlation", ed.RecordType, d)
+		if err != nil {
+			return nil, err
+		}
+		return CorrelationEvent{blk}, nil
+	case RecIOC:
+		h, rest, err := ParseDiscoveryHeader(d)
+		if err != nil {
+			return nil, fmt.Errorf("record 160: %w", err)
+		}
+		blk, err := decodeEventBlock("ioc", ed.RecordType, rest)
+		if err != nil {
+			return nil, err
+		}
+		return IOCEvent{Header: h, Block: blk}, nil
 	}
 	if r, ok, err := decodeMetadata(ed.RecordType, d); ok {
 		return r, err
