@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -88,58 +87,6 @@ func TestStoreFailureKeepsBookmark(t *testing.T) {
 	var bm bookmark
 	if json.Unmarshal(v, &bm) != nil || bm.TS != t0+1 {
 		t.Errorf("bookmark %s", v)
-	}
-}
-
-// TestMalformedBundleReconnects: a bundle with an item of the wrong type
-// ends the session with a protocol error; the next session continues.
-func TestMalformedBundleReconnects(t *testing.T) {
-	pki := newPKI(t)
-	fmc := startFMC(t, pki.serverConfig(), func(n int, c *fmcConn) error {
-		if _, _, err := c.handshake(wiretest.StreamingInfoMessage(6667)); err != nil {
-			return err
-		}
-		if n == 0 {
-			bad := wiretest.BundleMessage(1, 1, intrusion(1, t0, "10.0.0.1").Record(85, t0))
-			bad[8+8+3] = 7 // item type 7 instead of 4
-			if err := c.send(bad); err != nil {
-				return err
-			}
-			// The client says why it closes, as the guide asks.
-			body, err := c.expect(wire.TypeError)
-			if err != nil {
-				return err
-			}
-			em, err := wire.ParseError(body)
-			if err != nil || em.Code != -1 || !strings.Contains(em.Text, "message type 7, want 4") {
-				return fmt.Errorf("client error message %+v %v", em, err)
-			}
-			return c.waitClosed()
-		}
-		if err := c.send(wiretest.BundleMessage(1, 1, intrusion(1, t0, "10.0.0.1").Record(85, t0))); err != nil {
-			return err
-		}
-		if err := c.expectNull(); err != nil {
-			return err
-		}
-		if err := c.send(wiretest.NullMessage()); err != nil {
-			return err
-		}
-		return c.waitClosed()
-	})
-	c := newTestCollector(t, pki, fmc.port())
-	sink := collectortest.NewSink()
-	env := runCollector(t, c, sink, collectortest.NewState())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := sink.WaitFor(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := fmc.next(ctx); err != nil || r.n != 0 || r.err != nil {
-		t.Errorf("server session 0: %+v %v", r, err)
-	}
-	if got := env.Stats.Get("fmc", "dropped_malformed_message"); got != 1 {
-		t.Errorf("dropped_malformed_message = %d", got)
 	}
 }
 
