@@ -35,7 +35,7 @@ var sampleConfig []byte
 func init() {
 	collector.Register(collector.Kind{
 		Name:    Kind,
-		Summary: "Cisco Firepower eStreamer client: submits intrusion, file and malware events from an FMC, resuming from a bookmark",
+		Summary: "Cisco Firepower eStreamer client: submits intrusion, correlation, IoC, file, malware and selected connection events from an FMC, resuming from a bookmark",
 		Sample:  sampleConfig,
 		New:     New,
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -208,8 +209,17 @@ func TestSampleConfigValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Port != 8302 || cfg.Verify != VerifyChain || !cfg.Rules.Kinds[KindIntrusion] || !cfg.Rules.Kinds[KindFileMalware] ||
+		!cfg.Rules.Kinds[KindCorrelation] || !cfg.Rules.Kinds[KindIOC] ||
 		cfg.Rules.Kinds[KindConnection] || cfg.Fields.Type != "" || cfg.Fields.Tool != Tool {
 		t.Errorf("sample parsed as %+v", cfg)
+	}
+	// The sample's ignore_users is the default list.
+	var p2 collector.Problems
+	f2, _ := ini.LoadSources(ini.LoadOptions{}, []byte("[collector_x]\nhost = h\n"))
+	def := parseUserFilter(collector.NewSection(f2.Section("collector_x"), &p2))
+	if fmt.Sprint(def) != fmt.Sprint(cfg.IgnoreUser) || !cfg.IgnoreUser.ignored(9999997, "") || !cfg.IgnoreUser.ignored(0, "No Authentication Required\x00") ||
+		!cfg.IgnoreUser.ignored(12, "unknown") || cfg.IgnoreUser.ignored(77, "alice") {
+		t.Errorf("ignore_users %+v, default %+v", cfg.IgnoreUser, def)
 	}
 }
 
