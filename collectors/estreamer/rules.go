@@ -135,15 +135,7 @@ func (r *Rules) match(kind string, b *wire.Block, names map[string]string) (ok b
 		}
 	}
 	if r.Blocked != "any" {
-		var blocked, applies bool
-		switch kind {
-		case KindIntrusion, KindCorrelation:
-			applies, blocked = true, b.Uint("blocked") == 1
-		case KindFile, KindFileMalware:
-			a := b.Uint("action")
-			applies, blocked = true, a == 2 || a == 4 // block, malware block
-		}
-		if applies && blocked != (r.Blocked == "yes") {
+		if blocked, applies := isBlocked(kind, b); applies && blocked != (r.Blocked == "yes") {
 			return false, "blocked"
 		}
 	}
@@ -151,6 +143,19 @@ func (r *Rules) match(kind string, b *wire.Block, names map[string]string) (ok b
 		return r.matchConnection(b, names)
 	}
 	return true, ""
+}
+
+// isBlocked says whether the event was blocked, for the kinds where
+// blocked means something.
+func isBlocked(kind string, b *wire.Block) (blocked, applies bool) {
+	switch kind {
+	case KindIntrusion, KindCorrelation:
+		return b.Uint("blocked") == 1, true
+	case KindFile, KindFileMalware:
+		a := b.Uint("action")
+		return a == 2 || a == 4, true // block, malware block
+	}
+	return false, false
 }
 
 // matchConnection applies the connection-only selections.

@@ -189,7 +189,6 @@ func (s *stream) handleRead(ctx context.Context, m wire.Message, oe *wire.Oversi
 
 // handle processes one server message.
 func (s *stream) handle(ctx context.Context, m wire.Message, negotiated *bool) error {
-	cfg := &s.c.cfg
 	env := s.env
 	switch m.Type {
 	case wire.TypeNull:
@@ -216,26 +215,7 @@ func (s *stream) handle(ctx context.Context, m wire.Message, negotiated *bool) e
 			env.Log.Warn("eStreamer: ignoring a second Streaming Information message")
 			return nil
 		}
-		svcs, err := wire.ParseStreamingInformation(m.Body)
-		if err != nil {
-			return s.fail("request", err)
-		}
-		found := false
-		for _, sv := range svcs {
-			found = found || sv.ID == wire.ServiceEStreamer
-		}
-		if !found {
-			return s.fail("request", fmt.Errorf("%w: Streaming Information does not offer service 6667 (got %v)", wire.ErrMalformed, svcs))
-		}
-		sr := wire.StreamingRequest{Service: wire.ServiceEStreamer, Flags: cfg.Flags,
-			InitialTimestamp: s.initial, Events: cfg.Events, Convention: cfg.LengthConv}
-		if err := s.send(wire.TypeStreamingRequest, sr.Append(nil)); err != nil {
-			return s.fail("request", err)
-		}
-		// Then a Null, as eNcore does on a real FMC (it acknowledges the
-		// Streaming Information): a server that waits for it would
-		// otherwise send nothing until the idle timeout, every session.
-		if err := s.ack(); err != nil {
+		if err := s.negotiate(m.Body); err != nil {
 			return err
 		}
 		*negotiated = true
@@ -252,28 +232,61 @@ func (s *stream) handle(ctx context.Context, m wire.Message, negotiated *bool) e
 		}
 		return s.endOfMessage(ctx)
 	case wire.TypeMessageBundle:
-		b, err := wire.ParseBundle(m.Body, s.items)
-		if err != nil {
-			env.Drop("malformed_message", 1)
-			s.c.warn.log(env.Log, slog.LevelWarn, "malformed_message", "eStreamer: skipping a bundle too short for its header",
-				"length", len(m.Body), "error", err)
-			return s.endOfMessage(ctx)
-		}
-		s.items = b.Items
-		env.Count("bundles", 1)
-		for _, sk := range b.Skipped {
-			s.skipped(sk, b.Sequence)
-		}
-		for _, ed := range b.Items {
-			if err := s.record(ctx, ed); err != nil {
-				return err
-			}
-		}
-		return s.endOfMessage(ctx)
+		return s.bundle(ctx, m.Body)
 	}
 	env.Drop("unexpected_message", 1)
 	env.Log.Warn("eStreamer: skipping unexpected message", "type", wire.TypeName(m.Type), "length", len(m.Body))
 	return nil
+}
+
+// negotiate answers the Streaming Information with the Streaming Request
+// for service 6667.
+func (s *stream) negotiate(body []byte) error {
+	cfg := &s.c.cfg
+	svcs, err := wire.ParseStreamingInformation(body)
+	if err != nil {
+		return s.fail("request", err)
+	}
+	found := false
+	for _, sv := range svcs {
+		found = found || sv.ID == wire.ServiceEStreamer
+	}
+	if !found {
+		return s.fail("request", fmt.Errorf("%w: Streaming Information does not offer service 6667 (got %v)", wire.ErrMalformed, svcs))
+	}
+	sr := wire.StreamingRequest{Service: wire.ServiceEStreamer, Flags: cfg.Flags,
+		InitialTimestamp: s.initial, Events: cfg.Events, Convention: cfg.LengthConv}
+	if err := s.send(wire.TypeStreamingRequest, sr.Append(nil)); err != nil {
+		return s.fail("request", err)
+	}
+	// Then a Null, as eNcore does on a real FMC (it acknowledges the
+	// Streaming Information): a server that waits for it would otherwise
+	// send nothing until the idle timeout, every session.
+	return s.ack()
+}
+
+// bundle handles a Message Bundle: the items that frame are processed,
+// the others skipped and counted, and the bundle is acknowledged.
+func (s *stream) bundle(ctx context.Context, body []byte) error {
+	env := s.env
+	b, err := wire.ParseBundle(body, s.items)
+	if err != nil {
+		env.Drop("malformed_message", 1)
+		s.c.warn.log(env.Log, slog.LevelWarn, "malformed_message", "eStreamer: skipping a bundle too short for its header",
+			"length", len(body), "error", err)
+		return s.endOfMessage(ctx)
+	}
+	s.items = b.Items
+	env.Count("bundles", 1)
+	for _, sk := range b.Skipped {
+		s.skipped(sk, b.Sequence)
+	}
+	for _, ed := range b.Items {
+		if err := s.record(ctx, ed); err != nil {
+			return err
+		}
+	}
+	return s.endOfMessage(ctx)
 }
 
 // skipped counts and reports (rate-limited) a record, or the rest of a

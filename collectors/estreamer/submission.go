@@ -245,6 +245,22 @@ func observables(e *event, users userFilter) []collector.Observable {
 	if src.Is4() && dst.Is4() && !src.IsUnspecified() && !dst.IsUnspecified() && (proto == 6 || proto == 17 || proto == 132) {
 		add(collector.ObsIPv4FullConversation, fmt.Sprintf("%s:%d:%s:%d", src, sport, dst, dport))
 	}
+	kindObservables(add, e, users)
+	// A placeholder user ("No Authentication Required", ...) is on events
+	// that have nothing to do with each other: never an observable.
+	b := e.blk
+	for _, u := range []struct{ field, name string }{
+		{"userId", "user"}, {"sourceUserId", "source_user"}, {"destinationUserId", "destination_user"},
+	} {
+		if name := e.names[u.name]; name != "" && !users.ignored(b.U32(u.field), name) {
+			add(collector.ObsUser, name)
+		}
+	}
+	return set.List()
+}
+
+// kindObservables adds the observables particular to the event's kind.
+func kindObservables(add func(string, string), e *event, users userFilter) {
 	b := e.blk
 	switch e.kind {
 	case KindIntrusion:
@@ -280,16 +296,6 @@ func observables(e *event, users userFilter) []collector.Observable {
 	case KindCorrelation:
 		addURL(add, b.Str("url"))
 	}
-	// A placeholder user ("No Authentication Required", ...) is on events
-	// that have nothing to do with each other: never an observable.
-	for _, u := range []struct{ field, name string }{
-		{"userId", "user"}, {"sourceUserId", "source_user"}, {"destinationUserId", "destination_user"},
-	} {
-		if name := e.names[u.name]; name != "" && !users.ignored(b.U32(u.field), name) {
-			add(collector.ObsUser, name)
-		}
-	}
-	return set.List()
 }
 
 func addAddr(add func(string, string), a netip.Addr) {

@@ -214,6 +214,12 @@ func decodeMeta(rec uint32, c *cursor) (Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeBlockMeta(rec, bt, c)
+}
+
+// decodeBlockMeta decodes the metadata records that are one series-2
+// block of type bt (the cursor is past the block header).
+func decodeBlockMeta(rec, bt uint32, c *cursor) (Record, error) {
 	switch rec {
 	case 115, 116, 117, 118, 127, 322, 530, 700:
 		if rec < 530 && bt != 14 {
@@ -253,6 +259,14 @@ func decodeMeta(rec uint32, c *cursor) (Record, error) {
 		}
 		name, err := c.str("name")
 		return &PolicyName{Record: rec, UUID: FormatUUID(u), SensorID: sensor, Name: name}, err
+	}
+	return decodeBlockMetaMore(rec, bt, c)
+}
+
+// decodeBlockMetaMore is decodeBlockMeta for geolocation, IoC name, SI
+// category, DNS and user records.
+func decodeBlockMetaMore(rec, bt uint32, c *cursor) (Record, error) {
+	switch rec {
 	case RecGeolocation:
 		if err := c.wantBlock(bt, 28); err != nil {
 			return nil, err
@@ -263,34 +277,8 @@ func decodeMeta(rec uint32, c *cursor) (Record, error) {
 		}
 		name, err := c.str("country")
 		return &Geolocation{CountryCode: cc, Name: name}, err
-	case RecIOCName:
-		if err := c.wantBlock(bt, 39); err != nil {
-			return nil, err
-		}
-		id, err := c.u32("id")
-		if err != nil {
-			return nil, err
-		}
-		cat, err := c.str("category")
-		if err != nil {
-			return nil, err
-		}
-		et, err := c.str("eventType")
-		return &IOCName{ID: id, Category: cat, EventType: et}, err
-	case RecSICategory:
-		if err := c.wantBlock(bt, 22); err != nil {
-			return nil, err
-		}
-		id, err := c.u32("id")
-		if err != nil {
-			return nil, err
-		}
-		u, err := c.raw("accessControlPolicyUuid", 16)
-		if err != nil {
-			return nil, err
-		}
-		name, err := c.str("name")
-		return &SICategory{ID: id, PolicyUUID: FormatUUID(u), Name: name}, err
+	case RecIOCName, RecSICategory:
+		return decodeNamedID(rec, bt, c)
 	case 320, 321:
 		if err := c.wantBlock(bt, 61); err != nil {
 			return nil, err
@@ -366,6 +354,42 @@ func decodeClassification(c *cursor) (Record, error) {
 	}
 	m.UUID, m.RevisionUUID = FormatUUID(u[:16]), FormatUUID(u[16:])
 	return &m, nil
+}
+
+// decodeNamedID decodes records 161 (IoC name, block 39) and 280 (SI
+// category, block 22).
+func decodeNamedID(rec, bt uint32, c *cursor) (Record, error) {
+	switch rec {
+	case RecIOCName:
+		if err := c.wantBlock(bt, 39); err != nil {
+			return nil, err
+		}
+		id, err := c.u32("id")
+		if err != nil {
+			return nil, err
+		}
+		cat, err := c.str("category")
+		if err != nil {
+			return nil, err
+		}
+		et, err := c.str("eventType")
+		return &IOCName{ID: id, Category: cat, EventType: et}, err
+	case RecSICategory:
+		if err := c.wantBlock(bt, 22); err != nil {
+			return nil, err
+		}
+		id, err := c.u32("id")
+		if err != nil {
+			return nil, err
+		}
+		u, err := c.raw("accessControlPolicyUuid", 16)
+		if err != nil {
+			return nil, err
+		}
+		name, err := c.str("name")
+		return &SICategory{ID: id, PolicyUUID: FormatUUID(u), Name: name}, err
+	}
+	return nil, fmt.Errorf("%s: %w", c.what, ErrUnknownRecord)
 }
 
 func decodeCorrelationPolicy(c *cursor) (Record, error) {
