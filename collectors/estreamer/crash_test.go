@@ -13,6 +13,7 @@ import (
 	"github.com/ace-collector/ace-collector/collectors/estreamer/wire"
 	"github.com/ace-collector/ace-collector/collectors/estreamer/wire/wiretest"
 	"github.com/ace-collector/ace-collector/persistence"
+	"github.com/ace-collector/ace-collector/persistence/mysqltest"
 )
 
 // killSink passes the first `after` submissions to the runtime, then
@@ -42,10 +43,20 @@ func (k *killSink) Submit(ctx context.Context, sub *collector.Submission) error 
 // a crash in the middle of a bundle used to leave the stored events
 // outside the bookmark, and the restarted collector stored them a second
 // time (764 of a 3,000-event bundle on an FMC). Here the real runtime and
-// store (SQLite) run the collector; it is killed after 120 of 200 events,
-// during the second bundle, and a new collector on the same store state
-// resumes: every event is stored exactly once.
+// store (SQLite, and MySQL/MariaDB when $ACE_TEST_MYSQL_DSN is set) run
+// the collector; it is killed after 120 of 200 events, during the second
+// bundle, and a new collector on the same store state resumes: every
+// event is stored exactly once.
 func TestCrashMidBundleResumesExactly(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		crashMidBundle(t, persistence.Config{Path: filepath.Join(t.TempDir(), "q.db")})
+	})
+	t.Run("mysql", func(t *testing.T) {
+		crashMidBundle(t, persistence.Config{Driver: "mysql", DSN: mysqltest.NewDatabase(t)})
+	})
+}
+
+func crashMidBundle(t *testing.T, storeConfig persistence.Config) {
 	const total, perSecond, firstBundle, killAt = 200, 20, 50, 120
 	var events []wiretest.Item
 	for i := 0; i < total; i++ {
@@ -96,7 +107,7 @@ func TestCrashMidBundleResumesExactly(t *testing.T) {
 
 	dir := t.TempDir()
 	ctx := context.Background()
-	store, err := persistence.Open(ctx, persistence.Config{Path: filepath.Join(dir, "q.db")})
+	store, err := persistence.Open(ctx, storeConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
