@@ -2,6 +2,8 @@ package estreamer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,10 +17,19 @@ const bookmarkKey = "bookmark"
 // bookmark is the resume position: the archive timestamp to send as the
 // initial timestamp (inclusive: the server re-sends that second), and
 // the identities of events already submitted in that second or later, so
-// the re-sent ones are recognised and dropped.
+// the re-sent ones are recognised and dropped. The identities are kept as
+// seenID digests: the bookmark is rewritten after every bundle, and a busy
+// second holds thousands of events.
 type bookmark struct {
 	TS   uint32              `json:"archive_timestamp"`
-	Seen map[string][]string `json:"seen,omitempty"` // second -> identities
+	Seen map[string][]string `json:"seen,omitempty"` // second -> seenIDs
+}
+
+// seenID is a 96-bit digest of an event identity (base64, 16 bytes); a
+// collision within one second is not a practical concern.
+func seenID(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return base64.RawStdEncoding.EncodeToString(sum[:12])
 }
 
 // errCorruptBookmark marks a stored bookmark that cannot be decoded.
@@ -63,11 +74,18 @@ func loadTracker(ctx context.Context, get func(context.Context, string) ([]byte,
 
 // isDuplicate reports whether an event was already submitted.
 func (t *tracker) isDuplicate(ts uint32, key string) bool {
-	return t.seen[ts][key]
+	m := t.seen[ts]
+	return m != nil && m[seenID(key)]
 }
 
-// submitted records an event whose Submit returned nil.
+// submitted records an event whose Submit returned nil. An event before
+// the bookmark second is not remembered: a resumed stream starts at that
+// second, so it will not come again.
 func (t *tracker) submitted(ts uint32, key string) {
+	if t.valid && ts < t.ts {
+		return
+	}
+	key = seenID(key)
 	m := t.seen[ts]
 	if m == nil {
 		m = map[string]bool{}

@@ -3,6 +3,7 @@ package estreamer
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/ace-collector/ace-collector/collector/collectortest"
@@ -32,6 +33,16 @@ func TestTrackerRoundTrip(t *testing.T) {
 	tr2.advance(t0 + 1) // forgets second t0, keeps t0+1
 	if tr2.isDuplicate(t0, "a") || !tr2.isDuplicate(t0+1, "b") {
 		t.Fatalf("after advance %+v", tr2.seen)
+	}
+	// Before the bookmark second: never re-sent, not remembered (the set
+	// would otherwise grow until the bookmark moves).
+	tr2.submitted(t0-3, "late")
+	if tr2.isDuplicate(t0-3, "late") || len(tr2.seen) != 1 {
+		t.Fatalf("late event remembered: %+v", tr2.seen)
+	}
+	// Identities are stored as short digests.
+	if v := string(tr2.encode()); strings.Contains(v, `"b"`) || !strings.Contains(v, seenID("b")) {
+		t.Fatalf("encoded %s", v)
 	}
 	if err := st.Put(ctx, bookmarkKey, []byte("{not json")); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 type Collector struct {
 	cfg   Config
 	cache *cache
+	warn  *logLimiter // skipped-data messages, across sessions
 }
 
 // Run connects, streams, and reconnects with capped exponential backoff

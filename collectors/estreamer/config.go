@@ -35,7 +35,7 @@ var sampleConfig []byte
 func init() {
 	collector.Register(collector.Kind{
 		Name:    Kind,
-		Summary: "Cisco Firepower eStreamer client: submits intrusion, file and malware events from an FMC, resuming from a bookmark",
+		Summary: "Cisco Firepower eStreamer client: submits intrusion, correlation, IoC, file, malware and selected connection events from an FMC, resuming from a bookmark",
 		Sample:  sampleConfig,
 		New:     New,
 	})
@@ -70,6 +70,7 @@ type Config struct {
 	MaxMessage uint32
 
 	Rules      Rules
+	IgnoreUser userFilter
 	PacketData bool
 	PacketWait time.Duration
 	Fields     collector.SubmissionFields
@@ -88,7 +89,7 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 	if err != nil {
 		return nil, err
 	}
-	return &Collector{cfg: c, cache: newCache()}, nil
+	return &Collector{cfg: c, cache: newCache(), warn: newLogLimiter(warnEvery)}, nil
 }
 
 // ParseConfig reads every key of the section, reporting bad values
@@ -131,8 +132,9 @@ func ParseConfig(sec *collector.Section, g collector.Global) (Config, error) {
 		c.MinTLS = 0x0303
 	}
 	parseCredentials(sec, &c)
-	parseRequest(sec, &c)
 	c.Rules = parseRules(sec)
+	c.IgnoreUser = parseUserFilter(sec)
+	parseRequest(sec, &c)
 	for _, k := range []struct {
 		key string
 		d   time.Duration
@@ -190,7 +192,7 @@ func missing(path string) bool {
 }
 
 func parseRequest(sec *collector.Section, c *Config) {
-	c.Flags = wire.DefaultFlags
+	c.Flags = requestFlags(c.Rules.Kinds, c.PacketData)
 	if sec.Has("request_flags") {
 		f, err := wire.ParseFlags(sec.String("request_flags", ""))
 		if err != nil {
@@ -200,14 +202,11 @@ func parseRequest(sec *collector.Section, c *Config) {
 		}
 	} else {
 		sec.Ignore("request_flags")
-		if !c.PacketData {
-			c.Flags &^= wire.FlagPacketData
-		}
 	}
 	if c.Flags&wire.FlagArchiveTimestamp == 0 && c.Resume {
 		sec.Errorf("request_flags", "resume needs archive timestamps (archive_timestamps / bit 23); set it or resume = no")
 	}
-	c.Events = wire.DefaultEventVersions
+	c.Events = eventTypes(c.Rules.Kinds)
 	if sec.Has("event_types") {
 		ev, err := parseEventTypes(sec.List("event_types"))
 		if err != nil {
@@ -233,6 +232,52 @@ func parseRequest(sec *collector.Section, c *Config) {
 		}
 		c.Start = uint32(n)
 	}
+}
+
+// requestFlags is the flag word for the kinds the rules submit: the
+// extended request, metadata and archive timestamps always; the intrusion
+// bits (events, extra data, packets when packet_data is on) only when
+// intrusion events are submitted. Impact alerts (bit 5) are never
+// submitted, so they are not asked for. Under the extended request the
+// families come from the event type list (eventTypes); the word is
+// copied into the Streaming Request as the reference client does.
+func requestFlags(kinds map[string]bool, packets bool) uint32 {
+	f := wire.FlagExtended | wire.FlagMetadata | wire.FlagArchiveTimestamp
+	if kinds[KindIntrusion] {
+		f |= wire.FlagIntrusion | wire.FlagExtraData
+		if packets {
+			f |= wire.FlagPacketData
+		}
+	}
+	return f
+}
+
+// familyOf maps each extended-request event type to the rule kinds whose
+// records it delivers; metadata is always requested (names), user and
+// impact events never (no kind submits them).
+var familyOf = map[uint16][]string{
+	wire.EventTypeIntrusion:   {KindIntrusion},
+	wire.EventTypeCorrelation: {KindCorrelation},
+	wire.EventTypeDiscovery:   {KindIOC}, // IoC sets (160) are discovery events
+	wire.EventTypeConnection:  {KindConnection},
+	wire.EventTypeMalware:     {KindMalware},
+	wire.EventTypeFile:        {KindFile, KindFileMalware},
+}
+
+// eventTypes is the reference client's (type, version) list restricted to
+// the families the rules can submit, plus metadata.
+func eventTypes(kinds map[string]bool) []wire.EventVersion {
+	var out []wire.EventVersion
+	for _, ev := range wire.DefaultEventVersions {
+		want := ev.Type == wire.EventTypeMetadata
+		for _, k := range familyOf[ev.Type] {
+			want = want || kinds[k]
+		}
+		if want {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // parseEventTypes parses "name_or_code:version" items.

@@ -143,6 +143,11 @@ func (c *fmcConn) handshake(info []byte) (wire.EventStreamRequest, wire.Streamin
 	if sr.InitialTimestamp != req.InitialTimestamp || sr.Flags != req.Flags || sr.Service != wire.ServiceEStreamer {
 		return req, sr, fmt.Errorf("streaming request %+v does not echo the event stream request %+v", sr, req)
 	}
+	// Like an FMC that waits for it, send nothing before the client's
+	// Null that follows the Streaming Request.
+	if err := c.expectNull(); err != nil {
+		return req, sr, fmt.Errorf("no Null after the Streaming Request: %w", err)
+	}
 	return req, sr, nil
 }
 

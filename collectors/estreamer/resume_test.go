@@ -91,58 +91,6 @@ func TestStoreFailureKeepsBookmark(t *testing.T) {
 	}
 }
 
-// TestMalformedBundleReconnects: a bundle with an item of the wrong type
-// ends the session with a protocol error; the next session continues.
-func TestMalformedBundleReconnects(t *testing.T) {
-	pki := newPKI(t)
-	fmc := startFMC(t, pki.serverConfig(), func(n int, c *fmcConn) error {
-		if _, _, err := c.handshake(wiretest.StreamingInfoMessage(6667)); err != nil {
-			return err
-		}
-		if n == 0 {
-			bad := wiretest.BundleMessage(1, 1, intrusion(1, t0, "10.0.0.1").Record(85, t0))
-			bad[8+8+3] = 7 // item type 7 instead of 4
-			if err := c.send(bad); err != nil {
-				return err
-			}
-			// The client says why it closes, as the guide asks.
-			body, err := c.expect(wire.TypeError)
-			if err != nil {
-				return err
-			}
-			em, err := wire.ParseError(body)
-			if err != nil || em.Code != -1 || !strings.Contains(em.Text, "message type 7, want 4") {
-				return fmt.Errorf("client error message %+v %v", em, err)
-			}
-			return c.waitClosed()
-		}
-		if err := c.send(wiretest.BundleMessage(1, 1, intrusion(1, t0, "10.0.0.1").Record(85, t0))); err != nil {
-			return err
-		}
-		if err := c.expectNull(); err != nil {
-			return err
-		}
-		if err := c.send(wiretest.NullMessage()); err != nil {
-			return err
-		}
-		return c.waitClosed()
-	})
-	c := newTestCollector(t, pki, fmc.port())
-	sink := collectortest.NewSink()
-	env := runCollector(t, c, sink, collectortest.NewState())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := sink.WaitFor(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := fmc.next(ctx); err != nil || r.n != 0 || r.err != nil {
-		t.Errorf("server session 0: %+v %v", r, err)
-	}
-	if got := env.Stats.Get("fmc", "dropped_malformed_message"); got != 1 {
-		t.Errorf("dropped_malformed_message = %d", got)
-	}
-}
-
 // TestLegacyModeAndExcludingLength: without the extended flag the server
 // streams single Event Data messages, each acknowledged; packets arrive
 // in their own message and are still attached. The excluding length
@@ -261,8 +209,17 @@ func TestSampleConfigValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Port != 8302 || cfg.Verify != VerifyChain || !cfg.Rules.Kinds[KindIntrusion] || !cfg.Rules.Kinds[KindFileMalware] ||
+		!cfg.Rules.Kinds[KindCorrelation] || !cfg.Rules.Kinds[KindIOC] ||
 		cfg.Rules.Kinds[KindConnection] || cfg.Fields.Type != "" || cfg.Fields.Tool != Tool {
 		t.Errorf("sample parsed as %+v", cfg)
+	}
+	// The sample's ignore_users is the default list.
+	var p2 collector.Problems
+	f2, _ := ini.LoadSources(ini.LoadOptions{}, []byte("[collector_x]\nhost = h\n"))
+	def := parseUserFilter(collector.NewSection(f2.Section("collector_x"), &p2))
+	if fmt.Sprint(def) != fmt.Sprint(cfg.IgnoreUser) || !cfg.IgnoreUser.ignored(9999997, "") || !cfg.IgnoreUser.ignored(0, "No Authentication Required\x00") ||
+		!cfg.IgnoreUser.ignored(12, "unknown") || cfg.IgnoreUser.ignored(77, "alice") {
+		t.Errorf("ignore_users %+v, default %+v", cfg.IgnoreUser, def)
 	}
 }
 

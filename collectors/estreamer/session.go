@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -120,8 +121,9 @@ func (s *stream) run(ctx context.Context) (err error) {
 			case <-quit:
 				return
 			}
-			if err != nil {
-				return
+			var oe *wire.OversizeError
+			if err != nil && !errors.As(err, &oe) {
+				return // the stream is out of step or gone
 			}
 			select {
 			case <-next:
@@ -156,11 +158,12 @@ func (s *stream) run(ctx context.Context) (err error) {
 				return err
 			}
 		case res := <-msgs:
-			if res.err != nil {
+			var oe *wire.OversizeError
+			if res.err != nil && !errors.As(res.err, &oe) {
 				return s.fail("stream", res.err)
 			}
 			s.msgs++
-			if err := s.handle(ctx, res.m, &negotiated); err != nil {
+			if err := s.handleRead(ctx, res.m, oe, &negotiated); err != nil {
 				return err
 			}
 			next <- struct{}{}
@@ -168,9 +171,24 @@ func (s *stream) run(ctx context.Context) (err error) {
 	}
 }
 
+// handleRead processes one message, or one the reader skipped as too
+// large: that is counted and, if it carried data, acknowledged, so the
+// stream goes on (a session dropped for it would get it again, forever).
+func (s *stream) handleRead(ctx context.Context, m wire.Message, oe *wire.OversizeError, negotiated *bool) error {
+	if oe == nil {
+		return s.handle(ctx, m, negotiated)
+	}
+	s.env.Drop("oversized_message", 1)
+	s.c.warn.log(s.env.Log, slog.LevelWarn, "oversized_message", "eStreamer: skipped a message larger than max_message_size",
+		"type", wire.TypeName(oe.Type), "length", oe.Length, "max_message_size", oe.Limit)
+	if oe.Type == wire.TypeMessageBundle || oe.Type == wire.TypeEventData {
+		return s.endOfMessage(ctx)
+	}
+	return nil
+}
+
 // handle processes one server message.
 func (s *stream) handle(ctx context.Context, m wire.Message, negotiated *bool) error {
-	cfg := &s.c.cfg
 	env := s.env
 	switch m.Type {
 	case wire.TypeNull:
@@ -197,64 +215,106 @@ func (s *stream) handle(ctx context.Context, m wire.Message, negotiated *bool) e
 			env.Log.Warn("eStreamer: ignoring a second Streaming Information message")
 			return nil
 		}
-		svcs, err := wire.ParseStreamingInformation(m.Body)
-		if err != nil {
-			return s.fail("request", err)
-		}
-		found := false
-		for _, sv := range svcs {
-			found = found || sv.ID == wire.ServiceEStreamer
-		}
-		if !found {
-			return s.fail("request", fmt.Errorf("%w: Streaming Information does not offer service 6667 (got %v)", wire.ErrMalformed, svcs))
-		}
-		sr := wire.StreamingRequest{Service: wire.ServiceEStreamer, Flags: cfg.Flags,
-			InitialTimestamp: s.initial, Events: cfg.Events, Convention: cfg.LengthConv}
-		if err := s.send(wire.TypeStreamingRequest, sr.Append(nil)); err != nil {
-			return s.fail("request", err)
+		if err := s.negotiate(m.Body); err != nil {
+			return err
 		}
 		*negotiated = true
 		return nil
 	case wire.TypeEventData:
+		// Bad data is skipped and counted, never a reason to drop the
+		// session: the server would send the same bytes again after the
+		// reconnect, and the stream would stop there for good.
 		ed, err := wire.ParseEventData(m.Body)
 		if err != nil {
-			env.Drop("malformed_message", 1)
-			return s.fail("stream", err)
-		}
-		if err := s.record(ctx, ed); err != nil {
+			s.skipped(wire.SkippedItem{Length: len(m.Body), RecordType: firstWord(m.Body), Err: err}, 0)
+		} else if err := s.record(ctx, ed); err != nil {
 			return err
 		}
 		return s.endOfMessage(ctx)
 	case wire.TypeMessageBundle:
-		b, err := wire.ParseBundle(m.Body, s.items)
-		if err != nil {
-			// The bundle cannot be split reliably; drop the session and
-			// resume from the bookmark rather than guess.
-			env.Drop("malformed_message", 1)
-			return s.fail("stream", err)
-		}
-		s.items = b.Items
-		env.Count("bundles", 1)
-		for _, ed := range b.Items {
-			if err := s.record(ctx, ed); err != nil {
-				return err
-			}
-		}
-		return s.endOfMessage(ctx)
+		return s.bundle(ctx, m.Body)
 	}
 	env.Drop("unexpected_message", 1)
 	env.Log.Warn("eStreamer: skipping unexpected message", "type", wire.TypeName(m.Type), "length", len(m.Body))
 	return nil
 }
 
-// endOfMessage persists progress and acknowledges the message with a Null
-// (one per bundle / per event message).
-func (s *stream) endOfMessage(ctx context.Context) error {
-	if s.cur != nil && !s.c.cfg.PacketData {
-		if err := s.flush(ctx); err != nil {
+// negotiate answers the Streaming Information with the Streaming Request
+// for service 6667.
+func (s *stream) negotiate(body []byte) error {
+	cfg := &s.c.cfg
+	svcs, err := wire.ParseStreamingInformation(body)
+	if err != nil {
+		return s.fail("request", err)
+	}
+	found := false
+	for _, sv := range svcs {
+		found = found || sv.ID == wire.ServiceEStreamer
+	}
+	if !found {
+		return s.fail("request", fmt.Errorf("%w: Streaming Information does not offer service 6667 (got %v)", wire.ErrMalformed, svcs))
+	}
+	sr := wire.StreamingRequest{Service: wire.ServiceEStreamer, Flags: cfg.Flags,
+		InitialTimestamp: s.initial, Events: cfg.Events, Convention: cfg.LengthConv}
+	if err := s.send(wire.TypeStreamingRequest, sr.Append(nil)); err != nil {
+		return s.fail("request", err)
+	}
+	// Then a Null, as eNcore does on a real FMC (it acknowledges the
+	// Streaming Information): a server that waits for it would otherwise
+	// send nothing until the idle timeout, every session.
+	return s.ack()
+}
+
+// bundle handles a Message Bundle: the items that frame are processed,
+// the others skipped and counted, and the bundle is acknowledged.
+func (s *stream) bundle(ctx context.Context, body []byte) error {
+	env := s.env
+	b, err := wire.ParseBundle(body, s.items)
+	if err != nil {
+		env.Drop("malformed_message", 1)
+		s.c.warn.log(env.Log, slog.LevelWarn, "malformed_message", "eStreamer: skipping a bundle too short for its header",
+			"length", len(body), "error", err)
+		return s.endOfMessage(ctx)
+	}
+	s.items = b.Items
+	env.Count("bundles", 1)
+	for _, sk := range b.Skipped {
+		s.skipped(sk, b.Sequence)
+	}
+	for _, ed := range b.Items {
+		if err := s.record(ctx, ed); err != nil {
 			return err
 		}
 	}
+	return s.endOfMessage(ctx)
+}
+
+// skipped counts and reports (rate-limited) a record, or the rest of a
+// bundle, that could not be framed: its record header disagrees with its
+// length, or the bundle's item framing broke at that offset.
+func (s *stream) skipped(sk wire.SkippedItem, seq uint32) {
+	if sk.Rest {
+		s.env.Drop("malformed_bundle", 1)
+		s.c.warn.log(s.env.Log, slog.LevelWarn, "malformed_bundle", "eStreamer: skipping the rest of a bundle whose items cannot be framed",
+			"bundle", seq, "offset", sk.Offset, "length", sk.Length, "record_type", sk.RecordType, "error", sk.Err)
+		return
+	}
+	s.env.Drop("malformed_record", 1)
+	s.c.warn.log(s.env.Log, slog.LevelWarn, "malformed_record", "eStreamer: skipping a record whose length disagrees with its message",
+		"bundle", seq, "offset", sk.Offset, "record_type", sk.RecordType, "error", sk.Err)
+}
+
+// firstWord is the record type of an Event Data body, for reports.
+func firstWord(b []byte) uint32 {
+	if len(b) < 4 {
+		return 0
+	}
+	return (uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])) & 0x7FFFFFFF
+}
+
+// endOfMessage persists progress and acknowledges the message with a Null
+// (one per bundle / per event message).
+func (s *stream) endOfMessage(ctx context.Context) error {
 	if s.cur != nil && s.holdTime == nil {
 		s.holdTime = time.NewTimer(s.c.cfg.PacketWait)
 	}

@@ -20,36 +20,88 @@ type event struct {
 	rec       uint32
 	archiveTS uint32
 	blk       *wire.Block
-	header    *wire.DiscoveryHeader // connection events
+	header    *wire.DiscoveryHeader // connection and IoC events
 	packets   []*wire.Packet
 	extra     []map[string]any // intrusion extra data (record 110)
-	key       string           // dedup identity
+	key       string           // identity: dedup key of the bookmark and the store (identify)
+	readable  string           // the documented key, part of the identity
+	pktKey    string           // intrusion events: what their packets and extra data carry
 	names     map[string]string
 }
 
 // newEvent wraps a decoded event record; ok is false for other records.
+//
+// The identity (see identify) must tell apart every two records that are different
+// events and match a record the server sends again after a reconnect. The
+// documented keys alone do not: a connection's beginning and end events
+// share (device, first packet, instance, counter), and so do a Security
+// Intelligence event and its connection event. So the identity is the
+// record type, the documented key (readable, for logs) and a digest of
+// the record data, which differs in the fields that tell such events
+// apart (last packet time, byte counts, SI lists, action) and is the same
+// for a re-sent copy. The discovery header's file number and position
+// (bytes 32..40, the server's storage position) are left out of it.
 func newEvent(ed wire.EventData, r wire.Record) (*event, bool) {
 	e := &event{rec: ed.RecordType, archiveTS: ed.ArchiveTimestamp, kind: kindOf(ed.RecordType)}
+	readable := ""
 	switch v := r.(type) {
 	case wire.IntrusionEvent:
 		e.blk = v.Block
-		e.key = fmt.Sprintf("ids:%d:%d:%d", v.U32("deviceId"), v.U32("eventId"), v.U32("eventSecond"))
+		e.pktKey = fmt.Sprintf("ids:%d:%d:%d", v.U32("deviceId"), v.U32("eventId"), v.U32("eventSecond"))
+		readable = e.pktKey
 	case wire.ConnectionEvent:
 		e.blk, e.header = v.Block, &v.Header
-		e.key = fmt.Sprintf("conn:%d:%d:%d:%d", v.U32("deviceId"), v.U32("firstPacketTimestamp"),
+		readable = fmt.Sprintf("conn:%d:%d:%d:%d", v.U32("deviceId"), v.U32("firstPacketTimestamp"),
 			v.U32("instanceId"), v.U32("connectionCounter"))
 	case wire.FileEvent:
 		e.blk = v.Block
-		e.key = fmt.Sprintf("file:%d:%d:%d:%d:%d:%d:%x", v.Record, v.U32("deviceId"), v.U32("connectionTimestamp"),
-			v.U32("connectionInstance"), v.U32("connectionCounter"), v.U32("fileEventTimestamp"), v.Bytes("shaHash"))
+		readable = fmt.Sprintf("file:%d:%d:%d:%d:%d", v.U32("deviceId"), v.U32("connectionTimestamp"),
+			v.U32("connectionInstance"), v.U32("connectionCounter"), v.U32("fileEventTimestamp"))
 	case wire.MalwareEvent:
 		e.blk = v.Block
-		sum := sha256.Sum256(ed.Data)
-		e.key = "mal:" + hex.EncodeToString(sum[:16])
+		readable = fmt.Sprintf("mal:%d:%d", v.U32("deviceId"), v.U32("malwareEventTimestamp"))
+	case wire.CorrelationEvent:
+		e.blk = v.Block
+		readable = fmt.Sprintf("corr:%d:%d:%d", v.U32("deviceId"), v.U32("eventId"), v.U32("correlationEventSecond"))
+	case wire.IOCEvent:
+		e.blk, e.header = v.Block, &v.Header
+		readable = fmt.Sprintf("ioc:%d:%s:%d:%d", v.Header.DeviceID, hostOf(&v.Header), v.U32("iocId"), v.Header.EventSecond)
 	default:
 		return nil, false
 	}
+	e.readable = readable
 	return e, true
+}
+
+// identify sets the identity from the record data (only for events the
+// rules selected: the digest is the costly part).
+func (e *event) identify(data []byte) {
+	e.key = fmt.Sprintf("%d:%s:%s", e.rec, e.readable, recordDigest(data, e.header != nil))
+}
+
+// recordDigest is 96 bits of SHA-256 of the record data, without the
+// discovery header's storage position when there is one.
+func recordDigest(d []byte, discovery bool) string {
+	h := sha256.New()
+	if discovery && len(d) >= 40 {
+		h.Write(d[:32])
+		h.Write(d[40:])
+	} else {
+		h.Write(d)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// hostOf is the host address of a discovery header: the IPv6 field (IPv4
+// mapped) when present, else the legacy IPv4 word.
+func hostOf(h *wire.DiscoveryHeader) netip.Addr {
+	if h.IPv6.IsValid() && !h.IPv6.IsUnspecified() {
+		return h.IPv6
+	}
+	if h.LegacyIP != 0 {
+		return netip.AddrFrom4([4]byte{byte(h.LegacyIP >> 24), byte(h.LegacyIP >> 16), byte(h.LegacyIP >> 8), byte(h.LegacyIP)})
+	}
+	return netip.Addr{}
 }
 
 // packetKey is the intrusion identity a packet belongs to.
@@ -68,6 +120,10 @@ func (e *event) eventTime() time.Time {
 		return time.Unix(int64(b.U32("fileEventTimestamp")), 0).UTC()
 	case KindMalware:
 		return time.Unix(int64(b.U32("malwareEventTimestamp")), 0).UTC()
+	case KindCorrelation:
+		return time.Unix(int64(b.U32("correlationEventSecond")), 0).UTC()
+	case KindIOC:
+		return time.Unix(int64(e.header.EventSecond), int64(e.header.EventMicrosecond)*1000).UTC()
 	}
 	return time.Time{}
 }
@@ -82,6 +138,11 @@ func (e *event) endpoints() (src, dst netip.Addr, sport, dport uint16, proto uin
 	case KindConnection:
 		return b.IP("initiatorIpAddress"), b.IP("responderIpAddress"), uint16(b.Uint("initiatorPort")),
 			uint16(b.Uint("responderPort")), uint8(b.Uint("protocol"))
+	case KindCorrelation:
+		return b.IP("sourceIpv6Address"), b.IP("destinationIpv6Address"), uint16(b.Uint("sourcePort")),
+			uint16(b.Uint("destinationPort")), uint8(b.Uint("ipProtocol"))
+	case KindIOC:
+		return hostOf(e.header), netip.Addr{}, 0, 0, 0
 	}
 	return b.IP("sourceIpAddress"), b.IP("destinationIpAddress"), uint16(b.Uint("sourcePort")),
 		uint16(b.Uint("destinationPort")), uint8(b.Uint("protocol"))
@@ -114,8 +175,25 @@ func (e *event) describe() string {
 		if f := b.Str("fileName"); f != "" {
 			what += " in " + f
 		}
+	case KindCorrelation:
+		what = firstOf(e.names["correlation_rule"], b.Str("eventDescription"), fmt.Sprintf("correlation rule %d", b.U32("ruleId")))
+		if p := e.names["correlation_policy"]; p != "" {
+			what += " (policy " + p + ")"
+		}
+	case KindIOC:
+		what = firstOf(strings.TrimSpace(e.names["ioc_category"]+" "+e.names["ioc_event_type"]), fmt.Sprintf("IoC %d", b.U32("iocId")))
+		return fmt.Sprintf("eStreamer ioc: %s (host %s)", what, addrText(src))
 	}
 	return fmt.Sprintf("eStreamer %s: %s (%s -> %s)", strings.ReplaceAll(e.kind, "_", " "), what, addrText(src), addrText(dst))
+}
+
+func firstOf(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 func addrText(a netip.Addr) string {
@@ -131,7 +209,7 @@ func (c *Collector) buildSubmission(g collector.Global, e *event) (*collector.Su
 	sub.Type = "estreamer - " + strings.ReplaceAll(e.kind, "_", " ") // unless submission_type is set
 	c.cfg.Fields.Apply(sub, g)
 	sub.EventTime = e.eventTime()
-	sub.Observables = observables(e)
+	sub.Observables = observables(e, c.cfg.IgnoreUser)
 	details := map[string]any{
 		"record_type":       e.rec,
 		"archive_timestamp": e.archiveTS,
@@ -142,6 +220,9 @@ func (c *Collector) buildSubmission(g collector.Global, e *event) (*collector.Su
 	if e.header != nil {
 		details["discovery_header"] = e.header
 	}
+	if e.kind == KindIOC {
+		details["host"] = addrText(hostOf(e.header))
+	}
 	if len(e.extra) > 0 {
 		details["extra_data"] = e.extra
 	}
@@ -151,7 +232,7 @@ func (c *Collector) buildSubmission(g collector.Global, e *event) (*collector.Su
 	return sub, nil
 }
 
-func observables(e *event) []collector.Observable {
+func observables(e *event, users userFilter) []collector.Observable {
 	var set collector.ObservableSet
 	t := e.eventTime()
 	add := func(typ, value string) {
@@ -164,6 +245,22 @@ func observables(e *event) []collector.Observable {
 	if src.Is4() && dst.Is4() && !src.IsUnspecified() && !dst.IsUnspecified() && (proto == 6 || proto == 17 || proto == 132) {
 		add(collector.ObsIPv4FullConversation, fmt.Sprintf("%s:%d:%s:%d", src, sport, dst, dport))
 	}
+	kindObservables(add, e, users)
+	// A placeholder user ("No Authentication Required", ...) is on events
+	// that have nothing to do with each other: never an observable.
+	b := e.blk
+	for _, u := range []struct{ field, name string }{
+		{"userId", "user"}, {"sourceUserId", "source_user"}, {"destinationUserId", "destination_user"},
+	} {
+		if name := e.names[u.name]; name != "" && !users.ignored(b.U32(u.field), name) {
+			add(collector.ObsUser, name)
+		}
+	}
+	return set.List()
+}
+
+// kindObservables adds the observables particular to the event's kind.
+func kindObservables(add func(string, string), e *event, users userFilter) {
 	b := e.blk
 	switch e.kind {
 	case KindIntrusion:
@@ -192,11 +289,13 @@ func observables(e *event) []collector.Observable {
 		if sha := strings.ToLower(b.Str("fileShaHash")); len(sha) == 64 {
 			add(collector.ObsSHA256, sha)
 		}
-		add(collector.ObsUser, b.Str("user"))
+		if u := b.Str("user"); !users.ignored(0, u) {
+			add(collector.ObsUser, u)
+		}
 		addURL(add, b.Str("uri"))
+	case KindCorrelation:
+		addURL(add, b.Str("url"))
 	}
-	add(collector.ObsUser, e.names["user"])
-	return set.List()
 }
 
 func addAddr(add func(string, string), a netip.Addr) {

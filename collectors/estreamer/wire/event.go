@@ -57,19 +57,38 @@ func AppendEventData(dst []byte, recordType uint32, extended bool, archiveTS uin
 	return append(dst, data...)
 }
 
-// Bundle is a decoded type-4002 body. Every item has been framed and its
-// record header checked; record data is not decoded yet.
+// Bundle is a decoded type-4002 body. Every item in Items has been framed
+// and its record header checked; record data is not decoded yet.
 type Bundle struct {
 	ConnectionID uint32
 	Sequence     uint32
 	Items        []EventData
+	// Skipped lists what could not be used, in bundle order: items whose
+	// record header disagrees with their item length, and, if the item
+	// framing itself breaks, the rest of the bundle from that offset.
+	Skipped []SkippedItem
+}
+
+// SkippedItem describes a part of a bundle that was not decoded.
+type SkippedItem struct {
+	Index      int    // item number in the bundle, from 0
+	Offset     int    // byte offset of the item in the bundle body
+	Length     int    // bytes skipped, item header included
+	RecordType uint32 // 0 when the item is too short to carry one
+	// Rest is true when the item framing broke here: the bytes from
+	// Offset to the end of the bundle could not be split into items.
+	Rest bool
+	Err  error // wraps ErrMalformed
 }
 
 // ParseBundle decodes a Message Bundle body: connection id, sequence, then
 // items of (uint32 type = 4, uint32 length, Event Data body) until the body
-// is consumed exactly. Any bad item rejects the whole bundle, so a bundle
-// is either processed completely or not at all. items is reused if it has
-// capacity.
+// is consumed. The outer item length alone frames the items, so one item
+// whose record header is inconsistent is reported in Skipped and the items
+// after it are still returned, as the reference clients do; only when the
+// framing itself fails (an item type other than 4, a length past the end)
+// is the rest of the bundle skipped. The error is non-nil only for a body
+// too short to hold the bundle header. items is reused if it has capacity.
 func ParseBundle(body []byte, items []EventData) (Bundle, error) {
 	b := Bundle{Items: items[:0]}
 	if len(body) < 8 {
@@ -78,28 +97,51 @@ func ParseBundle(body []byte, items []EventData) (Bundle, error) {
 	b.ConnectionID = binary.BigEndian.Uint32(body)
 	b.Sequence = binary.BigEndian.Uint32(body[4:])
 	for off, i := 8, 0; off < len(body); i++ {
-		if len(body)-off < 8 {
-			return b, malformed("Message Bundle %d item %d: %d trailing bytes at offset %d are too short for an item header",
-				b.Sequence, i, len(body)-off, off)
+		if err := b.frameError(body, off, i); err != nil {
+			b.Skipped = append(b.Skipped, SkippedItem{Index: i, Offset: off, Length: len(body) - off,
+				RecordType: recordTypeAt(body[off:], 8), Rest: true, Err: err})
+			return b, nil
 		}
-		typ := binary.BigEndian.Uint32(body[off:])
-		n := uint64(binary.BigEndian.Uint32(body[off+4:]))
-		if typ != uint32(TypeEventData) {
-			return b, malformed("Message Bundle %d item %d at offset %d has message type %d, want 4 (Event Data)",
-				b.Sequence, i, off, typ)
-		}
-		if n > uint64(len(body)-off-8) {
-			return b, malformed("Message Bundle %d item %d at offset %d: length %d exceeds the %d bytes left",
-				b.Sequence, i, off, n, len(body)-off-8)
-		}
-		ed, err := ParseEventData(body[off+8 : off+8+int(n)])
+		n := int(binary.BigEndian.Uint32(body[off+4:]))
+		ed, err := ParseEventData(body[off+8 : off+8+n])
 		if err != nil {
-			return b, fmt.Errorf("Message Bundle %d item %d: %w", b.Sequence, i, err)
+			b.Skipped = append(b.Skipped, SkippedItem{Index: i, Offset: off, Length: 8 + n,
+				RecordType: recordTypeAt(body[off:], 8),
+				Err:        fmt.Errorf("Message Bundle %d item %d at offset %d: %w", b.Sequence, i, off, err)})
+		} else {
+			b.Items = append(b.Items, ed)
 		}
-		b.Items = append(b.Items, ed)
-		off += 8 + int(n)
+		off += 8 + n
 	}
 	return b, nil
+}
+
+// frameError checks the item header at off.
+func (b *Bundle) frameError(body []byte, off, i int) error {
+	if len(body)-off < 8 {
+		return malformed("Message Bundle %d item %d: %d trailing bytes at offset %d are too short for an item header",
+			b.Sequence, i, len(body)-off, off)
+	}
+	typ := binary.BigEndian.Uint32(body[off:])
+	n := uint64(binary.BigEndian.Uint32(body[off+4:]))
+	if typ != uint32(TypeEventData) {
+		return malformed("Message Bundle %d item %d at offset %d has message type %d, want 4 (Event Data)",
+			b.Sequence, i, off, typ)
+	}
+	if n > uint64(len(body)-off-8) {
+		return malformed("Message Bundle %d item %d at offset %d: length %d exceeds the %d bytes left",
+			b.Sequence, i, off, n, len(body)-off-8)
+	}
+	return nil
+}
+
+// recordTypeAt reads the record type of an Event Data body starting at
+// skip bytes into p (0 if p is too short), for reporting only.
+func recordTypeAt(p []byte, skip int) uint32 {
+	if len(p) < skip+4 {
+		return 0
+	}
+	return binary.BigEndian.Uint32(p[skip:]) & recordTypeMask
 }
 
 // AppendBundleItem appends one bundle item wrapping an Event Data body.

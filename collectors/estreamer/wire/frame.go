@@ -94,7 +94,9 @@ type Reader struct {
 func NewReader(r io.Reader) *Reader { return &Reader{r: r} }
 
 // Next reads one message. A clean end of stream before a header returns
-// io.EOF; a stream that ends inside a message returns io.ErrUnexpectedEOF.
+// io.EOF; a stream that ends inside a message returns io.ErrUnexpectedEOF;
+// a message over the limit is skipped and reported as *OversizeError (the
+// Reader stays usable); any other error leaves the stream out of step.
 func (r *Reader) Next() (Message, error) {
 	if _, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
 		return Message{}, err
@@ -110,7 +112,16 @@ func (r *Reader) Next() (Message, error) {
 		limit = DefaultMaxMessage
 	}
 	if n > limit {
-		return Message{}, malformed("%s message length %d exceeds the limit %d", TypeName(typ), n, limit)
+		// Skip the body rather than fail: the header was sane (version
+		// 1), so the stream stays in step, and a server that re-sends the
+		// same message after a reconnect would otherwise stop it forever.
+		if _, err := io.CopyN(io.Discard, r.r, int64(n)); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return Message{}, fmt.Errorf("skipping %s body of %d bytes: %w", TypeName(typ), n, err)
+		}
+		return Message{Type: typ}, &OversizeError{Type: typ, Length: n, Limit: limit}
 	}
 	if uint32(cap(r.buf)) < n {
 		r.buf = make([]byte, n)
@@ -124,6 +135,20 @@ func (r *Reader) Next() (Message, error) {
 	}
 	return Message{Type: typ, Body: body}, nil
 }
+
+// OversizeError reports a message longer than the Reader's limit. Its body
+// has been read and thrown away, so the Reader is still in step: the next
+// call to Next reads the following message. It wraps ErrMalformed.
+type OversizeError struct {
+	Type          uint16
+	Length, Limit uint32
+}
+
+func (e *OversizeError) Error() string {
+	return fmt.Sprintf("%s: %s message length %d exceeds the limit %d (skipped)", ErrMalformed, TypeName(e.Type), e.Length, e.Limit)
+}
+
+func (e *OversizeError) Unwrap() error { return ErrMalformed }
 
 // AppendMessage appends a framed message to dst.
 func AppendMessage(dst []byte, typ uint16, body []byte) []byte {

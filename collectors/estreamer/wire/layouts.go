@@ -198,6 +198,40 @@ func impactFields() []Field {
 		Field{"destinationIpAddress", KIP}, Field{"description", KString})
 }
 
+// correlationFields is series-1 block 156, the correlation (policy)
+// event of record 112, as eNcore 5.1.2 reads it (blocks_series1.py
+// BLOCK_CORRELATION_EVENT_54). sourceIp and destinationIp are legacy
+// IPv4 words, no longer filled; the addresses are the IPv6 fields.
+func correlationFields() []Field {
+	return append(hdr(),
+		Field{"deviceId", KU32}, Field{"correlationEventSecond", KU32}, Field{"eventId", KU32},
+		Field{"policyId", KU32}, Field{"ruleId", KU32}, Field{"priority", KU32},
+		Field{"eventDescription", KString}, Field{"eventType", KU8}, Field{"eventDeviceId", KU32},
+		Field{"signatureId", KU32}, Field{"signatureGeneratorId", KU32}, Field{"triggerEventSecond", KU32},
+		Field{"triggerEventMicrosecond", KU32}, Field{"deviceEventId", KU32}, Field{"eventDefinedMask", KU32},
+		Field{"eventImpactFlags", KU8}, Field{"ipProtocol", KU8}, Field{"networkProtocol", KU16},
+		Field{"sourceIp", KU32}, Field{"sourceHostType", KU8}, Field{"sourceVlanId", KU16},
+		Field{"sourceOperatingSystemFingerprintUuid", KUUID}, Field{"sourceCriticality", KU16},
+		Field{"sourceUserId", KU32}, Field{"sourcePort", KU16}, Field{"sourceServerId", KU32},
+		Field{"destinationIp", KU32}, Field{"destinationHostType", KU8}, Field{"destinationVlanId", KU16},
+		Field{"destinationOperatingSystemFingerprintUuid", KUUID}, Field{"destinationCriticality", KU16},
+		Field{"destinationUserId", KU32}, Field{"destinationPort", KU16}, Field{"destinationServerId", KU32},
+		Field{"impact", KU8}, Field{"blocked", KU8}, Field{"intrusionPolicy", KUUID}, Field{"ruleAction", KU32},
+		Field{"netbios", KString}, Field{"urlCategory", KU32}, Field{"urlReputation", KU32}, Field{"url", KString},
+		Field{"clientId", KU32}, Field{"clientVersion", KString}, Field{"accessControlPolicyRevision", KUUID},
+		Field{"accessControlRuleId", KU32}, Field{"ingressInterfaceUuid", KUUID}, Field{"egressInterfaceUuid", KUUID},
+		Field{"ingressZoneUuid", KUUID}, Field{"egressZoneUuid", KUUID},
+		Field{"sourceIpv6Address", KIP}, Field{"destinationIpv6Address", KIP},
+		Field{"sourceCountry", KU16}, Field{"destinationCountry", KU16},
+		Field{"securityIntelligenceUuid", KUUID}, Field{"securityContext", KRaw16},
+		Field{"sslPolicyId", KRaw16}, Field{"sslRuleId", KU32}, Field{"sslActualAction", KU32},
+		Field{"sslFlowStatus", KU32}, Field{"sslCertificateFingerprint", KRaw20})
+}
+
+// iocFields is series-1 block 7 (one integer): the IoC id of record 160,
+// which follows a discovery header naming the host.
+func iocFields() []Field { return append(hdr(), Field{"iocId", KU32}) }
+
 var (
 	intrusionLayouts  = map[uint32]*Layout{}
 	connectionLayouts = map[uint32]*Layout{}
@@ -205,6 +239,8 @@ var (
 	malwareLayout     = newLayout("malware event block 62", 62, malwareFields())
 	extraDataLayout   = newLayout("extra data block 4", 4, extraDataFields())
 	impactLayout      = newLayout("impact alert block 153", 153, impactFields())
+	correlationLayout = newLayout("correlation event block 156", 156, correlationFields())
+	iocLayout         = newLayout("IoC integer block 7", 7, iocFields())
 )
 
 func init() {
@@ -220,7 +256,8 @@ func init() {
 }
 
 // LayoutFor returns the layout of an event block: family is "intrusion",
-// "connection", "file", "malware", "extra_data" or "impact".
+// "connection", "file", "malware", "extra_data", "impact", "correlation"
+// or "ioc".
 func LayoutFor(family string, block uint32) (*Layout, bool) {
 	var l *Layout
 	switch family {
@@ -241,6 +278,14 @@ func LayoutFor(family string, block uint32) (*Layout, bool) {
 	case "impact":
 		if block == impactLayout.Block {
 			l = impactLayout
+		}
+	case "correlation":
+		if block == correlationLayout.Block {
+			l = correlationLayout
+		}
+	case "ioc":
+		if block == iocLayout.Block {
+			l = iocLayout
 		}
 	}
 	return l, l != nil

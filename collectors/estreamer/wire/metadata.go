@@ -99,6 +99,45 @@ type User struct {
 
 func (m *User) RecordType() uint32 { return m.Record }
 
+// CorrelationPolicy is record 69: correlation policy id → name (the
+// classification shape: uint16-length name and description, two UUIDs).
+type CorrelationPolicy struct {
+	ID                uint32
+	Name, Description string
+	UUID              string
+}
+
+func (*CorrelationPolicy) RecordType() uint32 { return RecCorrPolicy }
+
+// CorrelationRule is record 70: correlation rule id → name, description
+// and the event type the rule matches.
+type CorrelationRule struct {
+	ID                           uint32
+	Name, Description, EventType string
+	UUID                         string
+}
+
+func (*CorrelationRule) RecordType() uint32 { return RecCorrRule }
+
+// IOCName is record 161 (series-2 block 39): IoC id → category and event
+// type, e.g. "CnC Connected" / "Malware Detected".
+type IOCName struct {
+	ID                  uint32
+	Category, EventType string
+}
+
+func (*IOCName) RecordType() uint32 { return RecIOCName }
+
+// SICategory is record 280 (series-2 block 22): the name of a Security
+// Intelligence category (list) id within an access control policy.
+type SICategory struct {
+	ID         uint32
+	PolicyUUID string
+	Name       string
+}
+
+func (*SICategory) RecordType() uint32 { return RecSICategory }
+
 // idNameRecords are the table-D family (reference §6.4).
 var idNameRecords = map[uint32]bool{}
 
@@ -114,7 +153,7 @@ func init() {
 func IsMetadata(rec uint32) bool {
 	switch rec {
 	case RecPriority, RecRuleMessage, RecClassification, RecUser, RecRUAUser, RecACRule,
-		RecGeolocation, 115, 116, 117, 118, 127, 322, 530, 700, 132, 282, 600, 145, 146, 147, 320, 321:
+		RecCorrPolicy, RecCorrRule, RecIOCName, RecSICategory, RecGeolocation, 115, 116, 117, 118, 127, 322, 530, 700, 132, 282, 600, 145, 146, 147, 320, 321:
 		return true
 	}
 	return idNameRecords[rec]
@@ -149,6 +188,10 @@ func decodeMeta(rec uint32, c *cursor) (Record, error) {
 		return decodeRuleMessage(c)
 	case rec == RecClassification:
 		return decodeClassification(c)
+	case rec == RecCorrPolicy:
+		return decodeCorrelationPolicy(c)
+	case rec == RecCorrRule:
+		return decodeCorrelationRule(c)
 	case idNameRecords[rec]:
 		id, err := c.u32("id")
 		if err != nil {
@@ -171,6 +214,12 @@ func decodeMeta(rec uint32, c *cursor) (Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeBlockMeta(rec, bt, c)
+}
+
+// decodeBlockMeta decodes the metadata records that are one series-2
+// block of type bt (the cursor is past the block header).
+func decodeBlockMeta(rec, bt uint32, c *cursor) (Record, error) {
 	switch rec {
 	case 115, 116, 117, 118, 127, 322, 530, 700:
 		if rec < 530 && bt != 14 {
@@ -210,6 +259,14 @@ func decodeMeta(rec uint32, c *cursor) (Record, error) {
 		}
 		name, err := c.str("name")
 		return &PolicyName{Record: rec, UUID: FormatUUID(u), SensorID: sensor, Name: name}, err
+	}
+	return decodeBlockMetaMore(rec, bt, c)
+}
+
+// decodeBlockMetaMore is decodeBlockMeta for geolocation, IoC name, SI
+// category, DNS and user records.
+func decodeBlockMetaMore(rec, bt uint32, c *cursor) (Record, error) {
+	switch rec {
 	case RecGeolocation:
 		if err := c.wantBlock(bt, 28); err != nil {
 			return nil, err
@@ -220,6 +277,8 @@ func decodeMeta(rec uint32, c *cursor) (Record, error) {
 		}
 		name, err := c.str("country")
 		return &Geolocation{CountryCode: cc, Name: name}, err
+	case RecIOCName, RecSICategory:
+		return decodeNamedID(rec, bt, c)
 	case 320, 321:
 		if err := c.wantBlock(bt, 61); err != nil {
 			return nil, err
@@ -294,6 +353,84 @@ func decodeClassification(c *cursor) (Record, error) {
 		return nil, err
 	}
 	m.UUID, m.RevisionUUID = FormatUUID(u[:16]), FormatUUID(u[16:])
+	return &m, nil
+}
+
+// decodeNamedID decodes records 161 (IoC name, block 39) and 280 (SI
+// category, block 22).
+func decodeNamedID(rec, bt uint32, c *cursor) (Record, error) {
+	switch rec {
+	case RecIOCName:
+		if err := c.wantBlock(bt, 39); err != nil {
+			return nil, err
+		}
+		id, err := c.u32("id")
+		if err != nil {
+			return nil, err
+		}
+		cat, err := c.str("category")
+		if err != nil {
+			return nil, err
+		}
+		et, err := c.str("eventType")
+		return &IOCName{ID: id, Category: cat, EventType: et}, err
+	case RecSICategory:
+		if err := c.wantBlock(bt, 22); err != nil {
+			return nil, err
+		}
+		id, err := c.u32("id")
+		if err != nil {
+			return nil, err
+		}
+		u, err := c.raw("accessControlPolicyUuid", 16)
+		if err != nil {
+			return nil, err
+		}
+		name, err := c.str("name")
+		return &SICategory{ID: id, PolicyUUID: FormatUUID(u), Name: name}, err
+	}
+	return nil, fmt.Errorf("%s: %w", c.what, ErrUnknownRecord)
+}
+
+func decodeCorrelationPolicy(c *cursor) (Record, error) {
+	var m CorrelationPolicy
+	var err error
+	if m.ID, err = c.u32("id"); err != nil {
+		return nil, err
+	}
+	if m.Name, err = c.len16("name"); err != nil {
+		return nil, err
+	}
+	if m.Description, err = c.len16("description"); err != nil {
+		return nil, err
+	}
+	u, err := c.raw("uuid", 32)
+	if err != nil {
+		return nil, err
+	}
+	m.UUID = FormatUUID(u[:16])
+	return &m, nil
+}
+
+func decodeCorrelationRule(c *cursor) (Record, error) {
+	var m CorrelationRule
+	var err error
+	if m.ID, err = c.u32("id"); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		name string
+		p    *string
+	}{{"name", &m.Name}, {"description", &m.Description}, {"eventType", &m.EventType}} {
+		if *f.p, err = c.len16(f.name); err != nil {
+			return nil, err
+		}
+	}
+	u, err := c.raw("uuids", 48)
+	if err != nil {
+		return nil, err
+	}
+	m.UUID = FormatUUID(u[:16])
 	return &m, nil
 }
 

@@ -16,9 +16,12 @@ const (
 	RecUser            uint32 = 62
 	RecRuleMessage     uint32 = 66
 	RecClassification  uint32 = 67
+	RecCorrPolicy      uint32 = 69
+	RecCorrRule        uint32 = 70
 	RecConnection      uint32 = 71
 	RecRUAUser         uint32 = 98
 	RecExtraData       uint32 = 110
+	RecCorrelation     uint32 = 112
 	RecSecurityZone    uint32 = 115
 	RecInterface       uint32 = 116
 	RecACPolicy        uint32 = 117
@@ -26,6 +29,9 @@ const (
 	RecACRule          uint32 = 119
 	RecDevice          uint32 = 123
 	RecMalware         uint32 = 125
+	RecIOC             uint32 = 160
+	RecIOCName         uint32 = 161
+	RecSICategory      uint32 = 280
 	RecIntrusion       uint32 = 400
 	RecFile            uint32 = 500
 	RecFileMalware     uint32 = 502
@@ -128,6 +134,22 @@ type ExtraData struct{ *Block }
 
 func (ExtraData) RecordType() uint32 { return RecExtraData }
 
+// CorrelationEvent is record 112 (series-1 block 156): an event of an FMC
+// correlation policy rule.
+type CorrelationEvent struct{ *Block }
+
+func (CorrelationEvent) RecordType() uint32 { return RecCorrelation }
+
+// IOCEvent is record 160: a host's indication of compromise was set. The
+// discovery header names the host (its address) and time; the block holds
+// the IoC id, named by metadata record 161.
+type IOCEvent struct {
+	Header DiscoveryHeader
+	*Block
+}
+
+func (IOCEvent) RecordType() uint32 { return RecIOC }
+
 // ImpactAlert is record 9 (block 153).
 type ImpactAlert struct{ *Block }
 
@@ -140,54 +162,49 @@ func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
 // ErrMalformed.
 func DecodeRecord(ed EventData) (Record, error) {
 	d := ed.Data
-	switch ed.RecordType {
-	case RecPacket:
+	if ed.RecordType == RecPacket {
 		return decodePacket(d)
-	case RecIntrusion:
-		blk, err := decodeEventBlock("intrusion", ed.RecordType, d)
+	}
+	if ev, ok := eventKinds[ed.RecordType]; ok {
+		var h DiscoveryHeader
+		if ev.discovery {
+			var err error
+			if h, d, err = ParseDiscoveryHeader(d); err != nil {
+				return nil, fmt.Errorf("record %d: %w", ed.RecordType, err)
+			}
+		}
+		blk, err := decodeEventBlock(ev.family, ed.RecordType, d)
 		if err != nil {
 			return nil, err
 		}
-		return IntrusionEvent{blk}, nil
-	case RecConnection:
-		h, rest, err := ParseDiscoveryHeader(d)
-		if err != nil {
-			return nil, fmt.Errorf("record 71: %w", err)
-		}
-		blk, err := decodeEventBlock("connection", ed.RecordType, rest)
-		if err != nil {
-			return nil, err
-		}
-		return ConnectionEvent{Header: h, Block: blk}, nil
-	case RecFile, RecFileMalware:
-		blk, err := decodeEventBlock("file", ed.RecordType, d)
-		if err != nil {
-			return nil, err
-		}
-		return FileEvent{Record: ed.RecordType, Block: blk}, nil
-	case RecMalware:
-		blk, err := decodeEventBlock("malware", ed.RecordType, d)
-		if err != nil {
-			return nil, err
-		}
-		return MalwareEvent{blk}, nil
-	case RecExtraData:
-		blk, err := decodeEventBlock("extra_data", ed.RecordType, d)
-		if err != nil {
-			return nil, err
-		}
-		return ExtraData{blk}, nil
-	case RecImpactAlert:
-		blk, err := decodeEventBlock("impact", ed.RecordType, d)
-		if err != nil {
-			return nil, err
-		}
-		return ImpactAlert{blk}, nil
+		return ev.wrap(ed.RecordType, h, blk), nil
 	}
 	if r, ok, err := decodeMetadata(ed.RecordType, d); ok {
 		return r, err
 	}
 	return nil, fmt.Errorf("record %d: %w", ed.RecordType, ErrUnknownRecord)
+}
+
+// eventKind says how an event record is laid out: an optional
+// discovery header, then one block of a layout family.
+type eventKind struct {
+	family    string
+	discovery bool
+	wrap      func(rec uint32, h DiscoveryHeader, b *Block) Record
+}
+
+var eventKinds = map[uint32]eventKind{
+	RecIntrusion: {"intrusion", false, func(_ uint32, _ DiscoveryHeader, b *Block) Record { return IntrusionEvent{b} }},
+	RecConnection: {"connection", true, func(_ uint32, h DiscoveryHeader, b *Block) Record {
+		return ConnectionEvent{Header: h, Block: b}
+	}},
+	RecFile:        {"file", false, func(r uint32, _ DiscoveryHeader, b *Block) Record { return FileEvent{Record: r, Block: b} }},
+	RecFileMalware: {"file", false, func(r uint32, _ DiscoveryHeader, b *Block) Record { return FileEvent{Record: r, Block: b} }},
+	RecMalware:     {"malware", false, func(_ uint32, _ DiscoveryHeader, b *Block) Record { return MalwareEvent{b} }},
+	RecExtraData:   {"extra_data", false, func(_ uint32, _ DiscoveryHeader, b *Block) Record { return ExtraData{b} }},
+	RecImpactAlert: {"impact", false, func(_ uint32, _ DiscoveryHeader, b *Block) Record { return ImpactAlert{b} }},
+	RecCorrelation: {"correlation", false, func(_ uint32, _ DiscoveryHeader, b *Block) Record { return CorrelationEvent{b} }},
+	RecIOC:         {"ioc", true, func(_ uint32, h DiscoveryHeader, b *Block) Record { return IOCEvent{Header: h, Block: b} }},
 }
 
 // decodeEventBlock decodes data as exactly one block of the family; the

@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"strings"
@@ -156,21 +157,7 @@ func TestMalformed(t *testing.T) {
 		want string
 	}{
 		{"header version 2", append([]byte{0, 2}, good[2:]...), "header version 2"},
-		{"length beyond limit", []byte{0, 1, 0, 4, 0xff, 0, 0, 0}, "exceeds the limit"},
-		{"bundle item of type 1", func() []byte {
-			b := append([]byte(nil), good...)
-			b[8+8+3] = 1
-			return b
-		}(), "has message type 1, want 4"},
-		{"bundle item longer than bundle", func() []byte {
-			b := append([]byte(nil), good...)
-			b[8+8+7] += 4
-			return b
-		}(), "exceeds the"},
-		{"record length mismatch", wire.AppendMessage(nil, wire.TypeMessageBundle,
-			wire.AppendBundleItem(wire.AppendBundleHeader(nil, 1, 1),
-				[]byte{0, 0, 0, 123, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0})), "does not fit the Event Data body length"},
-		{"trailing partial item", wire.AppendMessage(nil, wire.TypeMessageBundle, append(wire.AppendBundleHeader(nil, 1, 1), 0, 0, 0, 4)), "too short for an item header"},
+		{"short bundle", wire.AppendMessage(nil, wire.TypeMessageBundle, []byte{0, 0, 0, 1}), "shorter than 8"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -184,6 +171,115 @@ func TestMalformed(t *testing.T) {
 				t.Fatalf("got %v, want malformed %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestBundleSkipsBadItems: an item whose record header disagrees with its
+// item length is reported and the items around it are kept (the outer
+// length frames them); when the framing itself breaks, the items before
+// are kept and the rest of the bundle is reported as one skipped part.
+func TestBundleSkipsBadItems(t *testing.T) {
+	a, c := wiretest.IDNameRecord(123, 1, "a"), wiretest.IDNameRecord(123, 3, "c")
+	ev := wiretest.Intrusion{Device: 3, EventID: 2, Host: "h"}.Record(85, 1700000000)
+	items := func(extra ...wiretest.Item) []wiretest.Item { return append([]wiretest.Item{a}, append(extra, c)...) }
+	longer, shorter := ev, ev
+	longer.LengthDelta, shorter.LengthDelta = 4, -1
+	cases := []struct {
+		name    string
+		msg     []byte
+		kept    []uint32 // ids of the IDName items kept
+		skipped SkippedWant
+	}{
+		{"record length 4 over the item", wiretest.BundleMessage(1, 1, items(longer)...), []uint32{1, 3},
+			SkippedWant{index: 1, offset: 8 + 8 + len(a.EventData()), rec: 400, want: "does not fit the Event Data body length"}},
+		{"record length 1 under the item", wiretest.BundleMessage(1, 1, items(shorter)...), []uint32{1, 3},
+			SkippedWant{index: 1, offset: 8 + 8 + len(a.EventData()), rec: 400, want: "does not fit"}},
+		{"item too short for a record header", func() []byte {
+			body := wire.AppendBundleHeader(nil, 1, 1)
+			body = wire.AppendBundleItem(body, a.EventData())
+			body = wire.AppendBundleItem(body, []byte{0, 0, 1, 0x90})
+			body = wire.AppendBundleItem(body, c.EventData())
+			return wire.AppendMessage(nil, wire.TypeMessageBundle, body)
+		}(), []uint32{1, 3}, SkippedWant{index: 1, offset: 8 + 8 + len(a.EventData()), rec: 400, want: "shorter than the 8-byte record header"}},
+		{"item of type 1 ends the framing", func() []byte {
+			b := wiretest.BundleMessage(1, 1, items(ev)...)
+			b[8+8+8+len(a.EventData())+3] = 1
+			return b
+		}(), []uint32{1}, SkippedWant{index: 1, offset: 8 + 8 + len(a.EventData()), rec: 400, rest: true, want: "has message type 1, want 4"}},
+		{"item longer than the bundle", func() []byte {
+			b := wiretest.BundleMessage(1, 1, items()...)
+			b[8+8+8+len(a.EventData())+6] = 0xff
+			return b
+		}(), []uint32{1}, SkippedWant{index: 1, offset: 8 + 8 + len(a.EventData()), rec: 123, rest: true, want: "exceeds the"}},
+		{"trailing partial item", func() []byte {
+			b := wiretest.BundleMessage(1, 1, a)
+			b = append(b, 0, 0, 0, 4)
+			b[7] += 4
+			return b
+		}(), []uint32{1}, SkippedWant{index: 1, offset: 8 + 8 + len(a.EventData()), rest: true, want: "too short for an item header"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := wire.NewReader(bytes.NewReader(tc.msg)).Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := wire.ParseBundle(m.Body, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kept []uint32
+			for _, ed := range b.Items {
+				if rec, err := wire.DecodeRecord(ed); err == nil {
+					kept = append(kept, rec.(*wire.IDName).ID)
+				}
+			}
+			if fmt.Sprint(kept) != fmt.Sprint(tc.kept) {
+				t.Errorf("kept %v, want %v", kept, tc.kept)
+			}
+			if len(b.Skipped) != 1 {
+				t.Fatalf("skipped %+v", b.Skipped)
+			}
+			sk, w := b.Skipped[0], tc.skipped
+			if sk.Index != w.index || sk.Offset != w.offset || sk.RecordType != w.rec || sk.Rest != w.rest ||
+				!errors.Is(sk.Err, wire.ErrMalformed) || !strings.Contains(sk.Err.Error(), w.want) {
+				t.Errorf("skipped %+v (%v), want %+v", sk, sk.Err, w)
+			}
+			if !sk.Rest && sk.Offset+sk.Length >= len(m.Body) {
+				t.Errorf("skipped item of %d bytes at %d runs to the end of the %d-byte bundle", sk.Length, sk.Offset, len(m.Body))
+			}
+		})
+	}
+}
+
+// SkippedWant is what TestBundleSkipsBadItems expects; offset is in the
+// bundle body (bundle header 8, item header 8, then the first item).
+type SkippedWant struct {
+	index, offset int
+	rec           uint32
+	rest          bool
+	want          string
+}
+
+// TestOversizeMessageSkipped: a message over the limit is read past and
+// reported; the next message is read normally. A body cut short is a
+// read error, not a skip.
+func TestOversizeMessageSkipped(t *testing.T) {
+	big := wiretest.BundleMessage(1, 1, wiretest.IDNameRecord(123, 1, strings.Repeat("x", 2000)))
+	next := wiretest.NullMessage()
+	r := wire.NewReader(bytes.NewReader(append(append([]byte(nil), big...), next...)))
+	r.Max = 1024
+	_, err := r.Next()
+	var oe *wire.OversizeError
+	if !errors.As(err, &oe) || oe.Type != wire.TypeMessageBundle || oe.Length != uint32(len(big)-8) || !errors.Is(err, wire.ErrMalformed) {
+		t.Fatalf("got %v", err)
+	}
+	if m, err := r.Next(); err != nil || m.Type != wire.TypeNull {
+		t.Fatalf("after the skip: %+v %v", m, err)
+	}
+	r = wire.NewReader(bytes.NewReader([]byte{0, 1, 0, 4, 0xff, 0, 0, 0, 1, 2}))
+	if _, err := r.Next(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("truncated oversize body: %v", err)
 	}
 }
 

@@ -13,11 +13,18 @@ type Item struct {
 	Extended   bool   // include the archive-timestamp header
 	ArchiveTS  uint32 // archive timestamp when Extended
 	Data       []byte // record data
+	// LengthDelta, when not zero, is added to the record length field, so
+	// the record header disagrees with the item (or message) length.
+	LengthDelta int
 }
 
 // EventData returns the Event Data body of the item.
 func (it Item) EventData() []byte {
-	return wire.AppendEventData(nil, it.RecordType, it.Extended, it.ArchiveTS, it.Data)
+	b := wire.AppendEventData(nil, it.RecordType, it.Extended, it.ArchiveTS, it.Data)
+	if it.LengthDelta != 0 {
+		binary.BigEndian.PutUint32(b[4:], uint32(len(it.Data)+it.LengthDelta))
+	}
+	return b
 }
 
 // EventMessage frames the item as a standalone type-4 message.
@@ -157,16 +164,88 @@ func UserRecord(id uint32, name string) Item {
 	return Item{RecordType: wire.RecRUAUser, Data: append(d, p...)}
 }
 
-// ConnectionRecord builds record 71 with a discovery header (has-IPv6 set,
-// zero address, as a real FMC sends) and the given connection block.
-func ConnectionRecord(device uint32, block uint32, v V, archiveTS uint32) Item {
+// discoveryHeader is a 56-byte discovery event header (has-IPv6 set) for
+// device, event type/subtype, second and host address.
+func discoveryHeader(device, evType, subtype, second uint32, host string) []byte {
 	h := binary.BigEndian.AppendUint32(nil, device)
 	h = append(h, make([]byte, 4+6)...)
 	h = append(h, 1, 0)
+	h = binary.BigEndian.AppendUint32(h, second)
+	h = binary.BigEndian.AppendUint32(h, 0)
+	h = binary.BigEndian.AppendUint32(h, evType)
+	h = binary.BigEndian.AppendUint32(h, subtype)
 	h = append(h, make([]byte, 8)...)
-	h = binary.BigEndian.AppendUint32(h, 1003)
-	h = binary.BigEndian.AppendUint32(h, 1)
-	h = append(h, make([]byte, 8+16)...)
+	a := netip.IPv6Unspecified()
+	if host != "" {
+		a = netip.MustParseAddr(host)
+	}
+	b := a.As16()
+	return append(h, b[:]...)
+}
+
+// CorrelationRecord builds record 112 (correlation event, block 156).
+func CorrelationRecord(v V, archiveTS uint32) Item {
+	return Item{RecordType: wire.RecCorrelation, Extended: true, ArchiveTS: archiveTS,
+		Data: MustBlock("correlation", 156, v)}
+}
+
+// IOCRecord builds record 160: a discovery header (event type 1008) for
+// the host, then the integer block with the IoC id.
+func IOCRecord(device, iocID, second uint32, host string, archiveTS uint32) Item {
+	d := discoveryHeader(device, 1008, 1, second, host)
+	return Item{RecordType: wire.RecIOC, Extended: true, ArchiveTS: archiveTS,
+		Data: append(d, MustBlock("ioc", 7, V{"iocId": iocID})...)}
+}
+
+// ExtraDataRecord builds record 110 (block 4): extra data of an intrusion
+// event, e.g. type 9 (HTTP URI) or 10 (HTTP hostname).
+func ExtraDataRecord(device, eventID, eventSec, typ uint32, blob []byte, archiveTS uint32) Item {
+	return Item{RecordType: wire.RecExtraData, Extended: true, ArchiveTS: archiveTS,
+		Data: MustBlock("extra_data", 4, V{"deviceId": device, "eventId": eventID, "eventSecond": eventSec,
+			"type": typ, "blob": blob})}
+}
+
+func len16Strings(d []byte, ss ...string) []byte {
+	for _, s := range ss {
+		d = binary.BigEndian.AppendUint16(d, uint16(len(s)))
+		d = append(d, s...)
+	}
+	return d
+}
+
+// CorrelationPolicyRecord builds record 69.
+func CorrelationPolicyRecord(id uint32, name, desc string) Item {
+	d := len16Strings(binary.BigEndian.AppendUint32(nil, id), name, desc)
+	return Item{RecordType: wire.RecCorrPolicy, Data: append(d, make([]byte, 32)...)}
+}
+
+// CorrelationRuleRecord builds record 70.
+func CorrelationRuleRecord(id uint32, name, desc, eventType string) Item {
+	d := len16Strings(binary.BigEndian.AppendUint32(nil, id), name, desc, eventType)
+	return Item{RecordType: wire.RecCorrRule, Data: append(d, make([]byte, 48)...)}
+}
+
+// IOCNameRecord builds record 161 (series-2 block 39).
+func IOCNameRecord(id uint32, category, eventType string) Item {
+	p := binary.BigEndian.AppendUint32(nil, id)
+	p = wire.AppendString(p, category)
+	p = wire.AppendString(p, eventType)
+	return Item{RecordType: wire.RecIOCName, Data: append(wire.AppendBlockHeader(nil, 39, len(p)), p...)}
+}
+
+// SICategoryRecord builds record 280 (series-2 block 22).
+func SICategoryRecord(id uint32, policyUUID, name string) Item {
+	u, _ := UUIDBytes(policyUUID)
+	p := binary.BigEndian.AppendUint32(nil, id)
+	p = append(p, u[:]...)
+	p = wire.AppendString(p, name)
+	return Item{RecordType: wire.RecSICategory, Data: append(wire.AppendBlockHeader(nil, 22, len(p)), p...)}
+}
+
+// ConnectionRecord builds record 71 with a discovery header (has-IPv6 set,
+// zero address, as a real FMC sends) and the given connection block.
+func ConnectionRecord(device uint32, block uint32, v V, archiveTS uint32) Item {
+	h := discoveryHeader(device, 1003, 1, 0, "")
 	return Item{RecordType: wire.RecConnection, Extended: true, ArchiveTS: archiveTS,
 		Data: append(h, MustBlock("connection", block, v)...)}
 }
