@@ -117,7 +117,9 @@ func TestHalfWrittenIncomingDirRemovedAtStart(t *testing.T) {
 	incoming := p.Config().IncomingDir
 	p.stop()
 
-	orphan := filepath.Join(incoming, "00000000-0000-4000-8000-00000000beef")
+	// An unfinished staging directory (the name staging uses until the
+	// files are complete): never committed, so the next start removes it.
+	orphan := filepath.Join(incoming, ".ace-staging-00000000-0000-4000-8000-00000000beef")
 	if err := os.MkdirAll(orphan, 0o750); err != nil {
 		t.Fatal(err)
 	}
