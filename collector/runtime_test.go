@@ -22,6 +22,7 @@ func newRuntime(t *testing.T) (*collector.Runtime, *persistence.Store, string) {
 	rt, err := collector.NewRuntime(collector.RuntimeOptions{
 		Queue: store.ForCollector(), IncomingDir: filepath.Join(dir, "incoming"),
 		Groups: []collector.GroupTarget{{Name: "g", Coverage: 100}},
+		Global: collector.Global{Hostname: "sensor-7"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +57,7 @@ func TestSubmitIsDurableThenDeletesSource(t *testing.T) {
 	if n, _ := store.Backlog(context.Background()); n != 1 {
 		t.Fatalf("backlog %d", n)
 	}
-	if sub.Tool != "ace-collector test" || sub.ToolInstance == "" && false {
+	if sub.Tool != "ace-collector test" || sub.ToolInstance != "sensor-7" {
 		t.Errorf("defaults not applied: %+v", sub)
 	}
 }

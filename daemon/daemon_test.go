@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,7 +48,8 @@ func startDaemon(t *testing.T, conf string) *testDaemon {
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
 	td := &testDaemon{Daemon: d, url: "http://" + ln.Addr().String(), path: path}
-	td.stop = func() { cancel(); <-done; d.Close(); ln.Close() }
+	var once sync.Once
+	td.stop = func() { once.Do(func() { cancel(); <-done; d.Close(); ln.Close() }) }
 	t.Cleanup(td.stop)
 	return td
 }

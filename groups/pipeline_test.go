@@ -172,17 +172,19 @@ func TestGroupAssignments(t *testing.T) {
 	n1, n2 := newNode(t), newNode(t)
 	p := startPipeline(t, nodeSection("one", n1.location())+nodeSection("two", n2.location())+
 		"[collection_group_g1]\ntarget_nodes = one\n[collection_group_g2]\ntarget_nodes = two\n")
-	p.submit(1, func(_ int, s *collector.Submission) { s.GroupAssignments = []string{"g1"} })
-	p.submit(1, func(_ int, s *collector.Submission) { s.GroupAssignments = []string{"nosuchgroup"} })
+	p.submit(1, func(_ int, s *collector.Submission) {
+		s.Description, s.GroupAssignments = "assigned to g1", []string{"g1"}
+	})
+	p.submit(1, func(_ int, s *collector.Submission) {
+		s.Description, s.GroupAssignments = "assigned to an unknown group", []string{"nosuchgroup"}
+	})
 	ctx := testCtx(t)
 	n1.waitFor(ctx, 2)
 	n2.waitFor(ctx, 1)
 	p.waitUntil(ctx, "cleanup", func() bool { return p.backlog() == 0 })
-	if len(n2.received()) != 1 || n2.received()[0].Description != "test submission 0" {
-		// the unknown assignment fell back to all groups, the named one did not
-		if len(n2.received()) != 1 {
-			t.Fatalf("g2 received %d, want only the fallback one", len(n2.received()))
-		}
+	// The unknown assignment fell back to every group; the named one went to g1 only.
+	if got := n2.received(); len(got) != 1 || got[0].Description != "assigned to an unknown group" {
+		t.Fatalf("g2 received %d submissions (%v), want only the fallback one", len(got), got)
 	}
 	if !strings.Contains(p.logs.String(), "does not map to any known group") {
 		t.Fatalf("no error logged for an unknown group assignment:\n%s", p.logs.String())

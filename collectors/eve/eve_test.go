@@ -241,9 +241,17 @@ func TestStoreFailure(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.fl.poll(ctx) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for r.env.Stats.Get("test", "submit_retry") < 2 && time.Now().Before(deadline) {
+	deadline := time.Now().Add(30 * time.Second)
+	for r.env.Stats.Get("test", "submit_retry") < 2 {
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("the store failure was not retried twice within 30 s (submit_retry %d)", r.env.Stats.Get("test", "submit_retry"))
+		}
 		time.Sleep(5 * time.Millisecond) // polling a counter
+	}
+	if got := r.sink.Submissions(); len(got) != 0 {
+		t.Fatalf("%d submitted while the store failed", len(got))
 	}
 	cancel()
 	if err := <-done; !errors.Is(err, errStopped) {
