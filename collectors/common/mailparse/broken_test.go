@@ -124,3 +124,16 @@ func TestURLsInUndecodableBase64(t *testing.T) {
 		t.Errorf("URL after the wrong boundary not found: %v", r.Observables.List())
 	}
 }
+
+// Every text part is scanned for URLs, not only text/plain and text/html:
+// a calendar invitation's link counts as much as a body's (it is still
+// listed as an attachment).
+func TestURLsInOtherTextParts(t *testing.T) {
+	raw := "From: a@b.example\r\nSubject: invite\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n" +
+		"--m\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\nURL:https://meet.evil.example/join\r\nEND:VCALENDAR\r\n" +
+		"--m--\r\n"
+	r := Parse([]byte(raw), Options{})
+	if find(r, "url", "https://meet.evil.example/join") == nil || len(r.Details.Attachments) != 1 {
+		t.Errorf("observables %v, attachments %+v", r.Observables.List(), r.Details.Attachments)
+	}
+}

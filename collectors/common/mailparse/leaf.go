@@ -32,9 +32,9 @@ func (r *Result) leaf(h textproto.MIMEHeader, body io.Reader, ct string, params 
 	decoded, problems := transferDecoder(body, cte)
 	disp, dparams := disposition(h)
 	name := attachmentName(dparams["filename"], params["name"])
-	isText := ct == "text/plain" || ct == "text/html"
+	isBody := ct == "text/plain" || ct == "text/html"
 	isMessage := ct == "message/rfc822" || ct == "message/global"
-	isAttachment := disp == "attachment" || name != "" || !isText
+	isAttachment := disp == "attachment" || name != "" || !isBody
 
 	var sum *hasher
 	var slot int
@@ -58,7 +58,7 @@ func (r *Result) leaf(h textproto.MIMEHeader, body io.Reader, ct string, params 
 		w.Close()
 	case isMessage:
 		r.message(bufio.NewReaderSize(src, partBuf), part{depth: p.depth + 1, nest: p.nest + 1})
-	case isText:
+	case strings.HasPrefix(ct, "text/"): // calendar invites, enriched text, ... carry links too
 		r.scanText(src, ct == "text/html", params["charset"])
 	}
 	_, _ = io.Copy(io.Discard, src)
