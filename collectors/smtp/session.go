@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -183,7 +184,12 @@ func (s *session) Data(r io.Reader) error {
 		}
 	}()
 	received := time.Now()
-	w := bufio.NewWriterSize(spoolWriter{f}, 64<<10)
+	w := writerPool.Get().(*bufio.Writer)
+	w.Reset(spoolWriter{f})
+	defer func() {
+		w.Reset(nil)
+		writerPool.Put(w)
+	}()
 	trace := s.traceHeader(received)
 	if _, err := w.WriteString(trace); err != nil {
 		return s.spoolFailed(path, err)
@@ -219,6 +225,10 @@ func (s *session) spoolFailed(path string, err error) error {
 	s.env.Log.Error("cannot write spool file", "file", path, "error", err)
 	return errLocal
 }
+
+// writerPool holds the spool files' write buffers: allocating one per
+// message would cost more than a small message's whole extraction.
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 
 // writeError marks a failure to write the spool file, as opposed to one
 // reading from the client, in io.Copy's error.

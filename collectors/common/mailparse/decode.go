@@ -2,6 +2,7 @@ package mailparse
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -15,16 +16,21 @@ import (
 )
 
 // transferDecoder undoes a Content-Transfer-Encoding leniently, as a
-// stream: what decodes is kept. problems, called once body was read to
-// its end, describes what did not decode ("" if nothing).
-func transferDecoder(body io.Reader, cte string) (dec io.Reader, problems func() string) {
+// stream: what decodes is kept. finish, called once dec was read to its
+// end (and not read after), describes what did not decode ("" if
+// nothing).
+func transferDecoder(body io.Reader, cte string) (dec io.Reader, finish func() string) {
 	switch cte = strings.ToLower(strings.TrimSpace(cte)); cte {
 	case "base64":
 		b := &base64Reader{src: body}
 		return b, b.problems
 	case "quoted-printable":
-		q := &qpReader{br: bufio.NewReaderSize(body, lineBuf)}
-		return q, q.problems
+		q := &qpReader{br: getReader(body, lineBuf)}
+		return q, func() string {
+			putReader(q.br)
+			q.br = nil
+			return q.problems()
+		}
 	case "", "7bit", "8bit", "binary":
 		return body, func() string { return "" }
 	default:
@@ -263,44 +269,68 @@ func (s *softErrReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// utf8Fixer passes valid UTF-8 through and converts chunks that are not
-// (from legacy, or by replacing invalid sequences when legacy is nil).
+// utf8Fixer passes valid UTF-8 through (in the caller's buffer, without
+// copying) and converts reads that are not (from legacy, or by replacing
+// invalid sequences when legacy is nil).
 type utf8Fixer struct {
 	src    io.Reader
 	legacy encoding.Encoding
-	buf    [8192]byte
 	carry  [utf8.UTFMax]byte // an incomplete rune cut by the end of a read
 	held   int
-	out    []byte
+	out    []byte // converted text not yet returned
 	err    error
 }
 
 func (u *utf8Fixer) Read(p []byte) (int, error) {
-	for len(u.out) == 0 {
+	for {
+		if len(u.out) > 0 {
+			n := copy(p, u.out)
+			u.out = u.out[n:]
+			return n, nil
+		}
 		if u.err != nil {
 			return 0, u.err
 		}
-		copy(u.buf[:], u.carry[:u.held])
-		n, err := u.src.Read(u.buf[u.held:])
-		chunk := u.buf[:u.held+n]
-		u.held = 0
-		if err != nil {
-			u.err = err
-		} else {
-			cut := runeBoundary(chunk)
-			u.held = copy(u.carry[:], chunk[cut:])
-			chunk = chunk[:cut]
+		if len(p) < 2*utf8.UTFMax {
+			// Too small to work in: convert through out.
+			var tmp [64]byte
+			n := u.fill(tmp[:])
+			u.out = u.convert(tmp[:n])
+			continue
 		}
-		u.out = u.convert(chunk)
+		n := u.fill(p)
+		if utf8.Valid(p[:n]) {
+			if n == 0 {
+				continue
+			}
+			return n, nil
+		}
+		u.out = u.convert(p[:n])
 	}
-	k := copy(p, u.out)
-	u.out = u.out[k:]
-	return k, nil
 }
 
+// fill reads into b, after the carried bytes, and returns how many bytes
+// of b hold whole runes (an incomplete one at the end is carried over,
+// unless the input ended).
+func (u *utf8Fixer) fill(b []byte) int {
+	k := copy(b, u.carry[:u.held])
+	n, err := u.src.Read(b[k:])
+	n += k
+	u.held = 0
+	if err != nil {
+		u.err = err
+		return n
+	}
+	cut := runeBoundary(b[:n])
+	u.held = copy(u.carry[:], b[cut:n])
+	return cut
+}
+
+// convert returns b as valid UTF-8 in a new slice (copy: b may be the
+// caller's buffer, overwritten by the next read).
 func (u *utf8Fixer) convert(b []byte) []byte {
 	if utf8.Valid(b) {
-		return b
+		return bytes.Clone(b)
 	}
 	if u.legacy != nil {
 		if out, err := u.legacy.NewDecoder().Bytes(b); err == nil {

@@ -1,7 +1,6 @@
 package mailparse
 
 import (
-	"bufio"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
@@ -29,7 +28,7 @@ func (r *Result) leaf(h textproto.MIMEHeader, body io.Reader, ct string, params 
 		defer hidden.Close()
 		body = io.TeeReader(body, hidden)
 	}
-	decoded, problems := transferDecoder(body, cte)
+	decoded, finish := transferDecoder(body, cte)
 	disp, dparams := disposition(h)
 	name := attachmentName(dparams["filename"], params["name"])
 	isBody := ct == "text/plain" || ct == "text/html"
@@ -57,12 +56,14 @@ func (r *Result) leaf(h textproto.MIMEHeader, body io.Reader, ct string, params 
 		_, _ = io.Copy(w, src)
 		w.Close()
 	case isMessage:
-		r.message(bufio.NewReaderSize(src, partBuf), part{depth: p.depth + 1, nest: p.nest + 1})
+		br := getReader(src, partBuf)
+		r.message(br, part{depth: p.depth + 1, nest: p.nest + 1})
+		putReader(br)
 	case strings.HasPrefix(ct, "text/"): // calendar invites, enriched text, ... carry links too
 		r.scanText(src, ct == "text/html", params["charset"])
 	}
 	_, _ = io.Copy(io.Discard, src)
-	if w := problems(); w != "" {
+	if w := finish(); w != "" {
 		r.warn(p.label() + ": " + w)
 	}
 	if isAttachment {

@@ -66,9 +66,9 @@ func (r *Result) entity(h textproto.MIMEHeader, body io.Reader, p part) {
 	if strings.HasPrefix(ct, "multipart/") {
 		// Multiparts must not be transfer-encoded; some mailers do it
 		// anyway, and clients decode them.
-		dec, problems := transferDecoder(body, h.Get("Content-Transfer-Encoding"))
+		dec, finish := transferDecoder(body, h.Get("Content-Transfer-Encoding"))
 		r.multipart(dec, ct, params, p)
-		if w := problems(); w != "" {
+		if w := finish(); w != "" {
 			r.warn(p.label() + ": " + w)
 		}
 		return
@@ -141,7 +141,8 @@ func (r *Result) multipart(body io.Reader, ct string, params map[string]string, 
 	// The preamble is hashed and scanned on the side: it is the part's
 	// whole content if the boundary never occurs.
 	raw := r.newRawPart()
-	br := bufio.NewReaderSize(io.TeeReader(body, raw), partBuf)
+	br := getReader(io.TeeReader(body, raw), partBuf)
+	defer putReader(br)
 	pre := newDelimReader(br, boundary)
 	_, _ = io.Copy(raw.urls, pre)
 	if !pre.found {
@@ -149,6 +150,7 @@ func (r *Result) multipart(body io.Reader, ct string, params map[string]string, 
 		return
 	}
 	raw.off = true
+	raw.urls.Close() // the preamble's URLs do not count
 	r.parts(br, boundary, pre.closing, ct, p)
 	_, _ = io.Copy(io.Discard, br) // the epilogue
 }
@@ -159,7 +161,8 @@ func (r *Result) multipart(body io.Reader, ct string, params map[string]string, 
 // boundary, as lenient mail clients display them.
 func (r *Result) recoverMultipart(body io.Reader, ct string, p part) {
 	raw := r.newRawPart()
-	br := bufio.NewReaderSize(io.TeeReader(body, raw), partBuf)
+	br := getReader(io.TeeReader(body, raw), partBuf)
+	defer putReader(br)
 	reason := "boundary parameter missing"
 	if b, closing, ok := scanForDelimiter(br, raw.urls); ok {
 		reason += fmt.Sprintf("; parts read with boundary %s found in the body", short(b))
@@ -186,10 +189,11 @@ func (r *Result) parts(br *bufio.Reader, boundary string, closed bool, ct string
 	for i := 1; !closed; i++ {
 		dr := newDelimReader(br, boundary)
 		if r.countPart() {
-			pbr := bufio.NewReaderSize(dr, lineBuf)
+			pbr := getReader(dr, lineBuf)
 			h, body := r.readHeader(pbr, false)
 			r.entity(h, body, p.child(i, childCT))
 			_, _ = io.Copy(io.Discard, body)
+			putReader(pbr)
 		} else {
 			w := r.newURLWriter(false)
 			_, _ = io.Copy(w, dr)

@@ -15,7 +15,6 @@
 package mailparse
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -191,7 +190,9 @@ func ParseHeaderOnly(prefix []byte, size int, reason string, opt Options) (res *
 			res.Details.ParseError = cleanText(fmt.Sprintf("%s; internal parser failure: %v", reason, r), maxErrorLen)
 		}
 	}()
-	h, _ := res.readHeader(bufio.NewReaderSize(bytes.NewReader(prefix), lineBuf), true)
+	br := getReader(bytes.NewReader(prefix), lineBuf)
+	defer putReader(br)
+	h, _ := res.readHeader(br, true)
 	res.addHeaders(h, 0)
 	return res
 }
@@ -200,7 +201,9 @@ func ParseHeaderOnly(prefix []byte, size int, reason string, opt Options) (res *
 // so fuzzing sees panics).
 func (r *Result) parseTop(src io.Reader) {
 	er := &errReader{r: src}
-	r.message(bufio.NewReaderSize(er, topBuf), part{})
+	br := getReader(er, topBuf)
+	r.message(br, part{})
+	putReader(br)
 	if er.err != nil {
 		r.Details.ParseError = cleanText(fmt.Sprintf("reading the message failed after %d bytes: %v", er.n, er.err), maxErrorLen)
 	}

@@ -95,11 +95,16 @@ func TestUTF8ReaderAcrossReads(t *testing.T) {
 		{"\x93quoted\x94 \x80", "", "“quoted” €"},
 		{"Gr\xfc\xdfe", "iso-8859-1", "Grüße"},
 		{"\x90\xbf\x8b\x81\x8f\x91", "shift_jis", "請求書"},
-		{"ok \xff\xfe", "x-unknown-charset", "ok \uFFFD\uFFFD"},
+		{"ok \xff x \xfe", "x-unknown-charset", "ok \uFFFD x \uFFFD"},
 	} {
 		got := string(readAll(t, utf8Reader(iotest.OneByteReader(strings.NewReader(tt.in)), tt.charset)))
 		if got != tt.want {
 			t.Errorf("%q (%s): got %q, want %q", tt.in, tt.charset, got, tt.want)
+		}
+		// Read a byte at a time too (the tokenizer may ask for little).
+		got = string(readAll(t, iotest.OneByteReader(utf8Reader(strings.NewReader(tt.in), tt.charset))))
+		if got != tt.want {
+			t.Errorf("%q (%s), small reads: got %q, want %q", tt.in, tt.charset, got, tt.want)
 		}
 	}
 }

@@ -100,6 +100,9 @@ func (r *Result) newURLWriter(collect bool) *urlWriter {
 
 func (w *urlWriter) Write(p []byte) (int, error) {
 	n := len(p)
+	if w.buf == nil && n > 0 {
+		w.buf = (*chunkPool.Get().(*[]byte))[:0]
+	}
 	for len(p) > 0 {
 		k := min(len(p), urlChunk-len(w.buf))
 		w.buf = append(w.buf, p[:k]...)
@@ -111,9 +114,37 @@ func (w *urlWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// Close scans what is left.
+// ReadFrom scans r to its end, reading straight into the chunk buffer.
+func (w *urlWriter) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if w.buf == nil {
+			w.buf = (*chunkPool.Get().(*[]byte))[:0]
+		}
+		n, err := r.Read(w.buf[len(w.buf):urlChunk])
+		w.buf = w.buf[:len(w.buf)+n]
+		total += int64(n)
+		if len(w.buf) >= urlChunk {
+			w.flush(false)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// Close scans what is left and gives the buffer back.
 func (w *urlWriter) Close() {
+	if w.buf == nil {
+		return
+	}
 	w.flush(true)
+	b := w.buf[:0]
+	chunkPool.Put(&b)
+	w.buf = nil
 }
 
 func (w *urlWriter) flush(final bool) {
