@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/collector/collectortest"
 )
 
@@ -36,26 +37,7 @@ func TestNonEmailSubmittedAsFile(t *testing.T) {
 	}
 	stop()
 	for i, name := range files {
-		s := subs[i]
-		orig, _ := os.ReadFile(filepath.Join(fixtures, name))
-		sum := md5.Sum(orig)
-		if s.Description != "ACE Mailbox Scanner - non-email file "+name || s.AnalysisMode != "analysis" ||
-			!slices.Contains(s.Tags, "non_email") || s.Type != Type {
-			t.Errorf("%s: %q mode %q tags %v type %q", name, s.Description, s.AnalysisMode, s.Tags, s.Type)
-		}
-		if string(sink.Contents[s.UUID][name]) != string(orig) {
-			t.Errorf("%s: attached file differs", name)
-		}
-		if !hasObs(s, "file", name) || !hasObs(s, "md5", hex.EncodeToString(sum[:])) {
-			t.Errorf("%s: observables %+v", name, s.Observables)
-		}
-		var d nonEmailDetails
-		if err := json.Unmarshal(s.Details, &d); err != nil {
-			t.Fatal(err)
-		}
-		if d.Size != int64(len(orig)) || d.NotEmail == "" || len(s.Details) > 1024 {
-			t.Errorf("%s: details %s", name, s.Details)
-		}
+		checkFileSubmission(t, sink, subs[i], name)
 	}
 	if subs[3].AnalysisMode != "email" || !strings.HasPrefix(subs[3].Description, "ACE Mailbox Scanner Detection - ") {
 		t.Errorf("the real mail: %q %q", subs[3].Description, subs[3].AnalysisMode)
@@ -72,6 +54,30 @@ func TestNonEmailSubmittedAsFile(t *testing.T) {
 	}
 	if warned != 3 || env.Stats.Get("mail", "non_email") != 3 || env.Stats.Get("mail", "submitted") != 4 {
 		t.Errorf("warnings %d, counters %v", warned, env.Stats.Snapshot())
+	}
+}
+
+// checkFileSubmission checks s is the file submission of fixture name.
+func checkFileSubmission(t *testing.T, sink *collectortest.Sink, s *collector.Submission, name string) {
+	t.Helper()
+	orig, _ := os.ReadFile(filepath.Join(fixtures, name))
+	sum := md5.Sum(orig)
+	if s.Description != "ACE Mailbox Scanner - non-email file "+name || s.AnalysisMode != "analysis" ||
+		!slices.Contains(s.Tags, "non_email") || s.Type != Type {
+		t.Errorf("%s: %q mode %q tags %v type %q", name, s.Description, s.AnalysisMode, s.Tags, s.Type)
+	}
+	if string(sink.Contents[s.UUID][name]) != string(orig) {
+		t.Errorf("%s: attached file differs", name)
+	}
+	if !hasObs(s, "file", name) || !hasObs(s, "md5", hex.EncodeToString(sum[:])) {
+		t.Errorf("%s: observables %+v", name, s.Observables)
+	}
+	var d nonEmailDetails
+	if err := json.Unmarshal(s.Details, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Size != int64(len(orig)) || d.NotEmail == "" || len(s.Details) > 1024 {
+		t.Errorf("%s: details %s", name, s.Details)
 	}
 }
 

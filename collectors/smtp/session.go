@@ -253,8 +253,7 @@ func (s spoolWriter) Write(p []byte) (int, error) {
 func (s *session) submit(path string, msg *io.SectionReader, size int64, received time.Time) error {
 	cfg := &s.c.cfg
 	if err := s.c.parsing.acquire(s.ctx); err != nil {
-		s.env.Count("store_unavailable", 1)
-		return errStoreUnavailable // shutting down: the sender retries
+		return errStoreUnavailable // shut down while waiting: the sender retries
 	}
 	res := mailparse.ParseReader(io.NewSectionReader(msg, 0, size), size, cfg.Parse)
 	if res.Details.ParseError != "" {
