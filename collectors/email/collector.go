@@ -235,30 +235,21 @@ func (c *Collector) removeIfPast(env *collector.Env, d entry) {
 	}
 }
 
-// readMessage returns the message bytes (or, above max_parse_size, only a
-// prefix holding the header) and the parse result.
-func (c *Collector) readMessage(path string, size int64) ([]byte, *mailparse.Result, error) {
+// parse extracts from the open message file, streaming it (above
+// max_parse_size, only its header is read, to bound the time spent).
+func (c *Collector) parse(f *os.File, size int64) (*mailparse.Result, error) {
 	if size > c.cfg.MaxParseSize {
-		f, err := os.Open(path)
+		prefix, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<20))
 		if err != nil {
-			return nil, nil, err
-		}
-		defer f.Close()
-		prefix, err := io.ReadAll(io.LimitReader(f, 1<<20))
-		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		reason := fmt.Sprintf("message of %d bytes exceeds max_parse_size (%d): only the header was read", size, c.cfg.MaxParseSize)
-		return prefix, mailparse.ParseHeaderOnly(prefix, int(size), reason, c.cfg.Parse), nil
+		return mailparse.ParseHeaderOnly(prefix, int(size), reason, c.cfg.Parse), nil
 	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return raw, mailparse.Parse(raw, c.cfg.Parse), nil
+	return mailparse.ParseReader(io.NewSectionReader(f, 0, size), size, c.cfg.Parse), nil
 }
 
-// rulesFor evaluates the routing rules.
-func (c *Collector) rulesFor(res *mailparse.Result, raw []byte) mailrules.Decision {
-	return c.cfg.Rules.Evaluate(&mailrules.Message{Header: res.Header, Raw: raw})
+// rulesFor evaluates the routing rules; raw conditions read the file.
+func (c *Collector) rulesFor(res *mailparse.Result, f *os.File, size int64) mailrules.Decision {
+	return c.cfg.Rules.Evaluate(&mailrules.Message{Header: res.Header, Raw: f, RawSize: size})
 }

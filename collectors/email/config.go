@@ -52,6 +52,8 @@ type Config struct {
 	EmptyDirGrace time.Duration
 	MaxParseSize  int64
 	ErrorDir      string
+	NonEmail      string // NonEmailSubmit or NonEmailReject
+	NonEmailMode  string // analysis mode of a non-email file's submission
 	Fields        collector.SubmissionFields
 	Parse         mailparse.Options
 	Rules         *mailrules.Set
@@ -69,6 +71,8 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		EmptyDirGrace: sec.Duration("empty_dir_grace", time.Minute),
 		MaxParseSize:  sec.Size("max_parse_size", 64<<20),
 		ErrorDir:      g.Path(sec.String("error_dir", "")),
+		NonEmail:      strings.ToLower(sec.String("non_email", NonEmailSubmit)),
+		NonEmailMode:  sec.String("non_email_analysis_mode", "analysis"),
 		Fields: collector.ParseSubmissionFields(sec, collector.SubmissionDefaults{
 			AnalysisMode: AnalysisMode, Type: Type, Tool: Tool}),
 		Parse: mailparse.OptionsFromConfig(sec),
@@ -89,6 +93,13 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 	if c.RetryMax < c.RetryMin {
 		sec.Errorf("retry_max_backoff", "must not be less than retry_backoff (%s)", c.RetryMin)
 		c.RetryMax = c.RetryMin
+	}
+	if c.NonEmail != NonEmailSubmit && c.NonEmail != NonEmailReject {
+		sec.Errorf("non_email", "%q is not one of %s, %s", c.NonEmail, NonEmailSubmit, NonEmailReject)
+	}
+	if strings.TrimSpace(c.NonEmailMode) == "" {
+		sec.Errorf("non_email_analysis_mode", "must not be empty (leave the key out for the default)")
+		c.NonEmailMode = "analysis"
 	}
 	if c.MaxParseSize <= 0 {
 		sec.Errorf("max_parse_size", "must be positive")

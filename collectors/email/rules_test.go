@@ -88,6 +88,7 @@ func TestConfigProblems(t *testing.T) {
 		{"rule without condition", "spool_dir = /x\nrule.r.action = drop", "has no condition"},
 		{"assign without groups", "spool_dir = /x\nrule.r.raw = x", "assigns no groups"},
 		{"bad action", "spool_dir = /x\nrule.r.raw = x\nrule.r.action = quarantine", "not one of drop, assign"},
+		{"bad non_email", "spool_dir = /x\nnon_email = keep", "non_email: \"keep\" is not one of submit, reject"},
 		{"bad subdir format", "spool_dir = /x\nsubdir_format = HHMM", "has no year"},
 		{"unknown key", "spool_dir = /x\nspooldir = /y", "spooldir: unknown key"},
 		{"missing rules file", "spool_dir = /x\nrules_file = /nonexistent/rules.ini", "rules_file"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -25,36 +26,47 @@ type details struct {
 
 // process handles one spool file. It reports whether the file left the
 // spool, and returns *errStore when the store is unavailable (the file is
-// kept for a retry).
+// kept for a retry). The file is streamed, never loaded whole.
 func (c *Collector) process(ctx context.Context, env *collector.Env, f entry) (bool, error) {
-	info, err := os.Stat(f.path)
+	file, err := os.Open(f.path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			c.logUnreadable(env, f.path, err)
 		}
 		return false, nil
 	}
-	raw, res, err := c.readMessage(f.path, info.Size())
+	defer file.Close()
+	info, err := file.Stat()
+	var prefix []byte
+	if err == nil {
+		prefix, err = io.ReadAll(io.NewSectionReader(file, 0, mailparse.SniffSize))
+	}
 	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			c.logUnreadable(env, f.path, err)
-		}
+		c.logUnreadable(env, f.path, err)
 		return false, nil
 	}
 	delete(c.unreadable, f.path)
 	env.Count("received", 1)
 	env.Count("received_bytes", info.Size())
+	if ok, reason := mailparse.Sniff(prefix); !ok {
+		return c.nonEmail(ctx, env, f, file, info, reason)
+	}
+	res, err := c.parse(file, info.Size())
+	if err != nil {
+		c.logUnreadable(env, f.path, err)
+		return false, nil
+	}
 	if res.Details.ParseError != "" {
 		env.Count("parse_error", 1)
 		env.Log.Warn("message not fully parsed; submitting it with what was extracted",
 			"file", f.path, "parse_error", res.Details.ParseError)
 	}
 
-	dec := c.rulesFor(res, raw)
+	dec := c.rulesFor(res, file, info.Size())
 	if dec.Drop {
 		env.Drop("rule:"+dec.DropRule, 1)
 		env.Log.Info("message dropped by rule", "rule", dec.DropRule, "file", f.path,
-			"subject", res.Subject, "message_id", res.Details.MessageID)
+			"subject", truncate(res.Subject, 200), "message_id", res.Details.MessageID)
 		if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			env.Log.Error("dropped message could not be removed", "file", f.path, "error", err)
 			return false, nil
@@ -66,6 +78,12 @@ func (c *Collector) process(ctx context.Context, env *collector.Env, f entry) (b
 	if err != nil {
 		return false, err
 	}
+	return c.deliver(ctx, env, f, sub)
+}
+
+// deliver submits sub, whose attachment is the spool file f, and removes
+// f once Submit returned.
+func (c *Collector) deliver(ctx context.Context, env *collector.Env, f entry, sub *collector.Submission) (bool, error) {
 	if err := env.Sink.Submit(ctx, sub); err != nil {
 		if errors.Is(err, collector.ErrInvalid) {
 			return c.reject(env, f.path, err), nil
@@ -78,10 +96,10 @@ func (c *Collector) process(ctx context.Context, env *collector.Env, f entry) (b
 	// Durable now. The runtime removes the source (DeleteSource); remove
 	// it here too in case the sink copied it.
 	if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		env.Log.Error("submitted message could not be removed and may be submitted again", "file", f.path, "error", err)
+		env.Log.Error("submitted file could not be removed and may be submitted again", "file", f.path, "error", err)
 	}
 	env.Count("submitted", 1)
-	env.Log.Debug("submitted message", "uuid", sub.UUID, "file", f.path, "description", sub.Description,
+	env.Log.Debug("submitted", "uuid", sub.UUID, "file", f.path, "description", sub.Description,
 		"observables", len(sub.Observables), "groups", sub.GroupAssignments)
 	return true, nil
 }
@@ -117,11 +135,7 @@ func (c *Collector) submission(g collector.Global, f entry, info fs.FileInfo, re
 // is neither retried forever nor lost.
 func (c *Collector) reject(env *collector.Env, path string, cause error) bool {
 	env.Drop("invalid", 1)
-	dst := filepath.Join(c.cfg.ErrorDir, fmt.Sprintf("%s.%d", filepath.Base(path), c.now().UnixNano()))
-	err := os.MkdirAll(c.cfg.ErrorDir, 0o750)
-	if err == nil {
-		err = os.Rename(path, dst)
-	}
+	dst, err := c.moveAside(path)
 	if err != nil {
 		env.Log.Error("invalid submission and the message could not be moved aside; it stays in the spool",
 			"file", path, "error", cause, "move_error", err)
@@ -129,6 +143,16 @@ func (c *Collector) reject(env *collector.Env, path string, cause error) bool {
 	}
 	env.Log.Error("submission rejected as invalid; message moved to error_dir", "file", path, "moved_to", dst, "error", cause)
 	return true
+}
+
+// moveAside moves a spool file to error_dir under a unique name.
+func (c *Collector) moveAside(path string) (string, error) {
+	dst := filepath.Join(c.cfg.ErrorDir, fmt.Sprintf("%s.%d", filepath.Base(path), c.now().UnixNano()))
+	err := os.MkdirAll(c.cfg.ErrorDir, 0o750)
+	if err == nil {
+		err = os.Rename(path, dst)
+	}
+	return dst, err
 }
 
 func (c *Collector) logUnreadable(env *collector.Env, path string, err error) {

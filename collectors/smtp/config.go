@@ -2,7 +2,9 @@
 // that turns every accepted message into one submission with the original
 // attached as email.rfc822, the observables of collectors/common/mailparse and
 // the envelope. It answers 250 only after Submit returned, 451 when the
-// store is unavailable and 552 when the message is too large.
+// store is unavailable and 552 when the message is too large. A message
+// streams to a spool file that becomes the attachment; it is never held in
+// memory.
 package smtp
 
 import (
@@ -10,6 +12,7 @@ import (
 	_ "embed"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -119,7 +122,7 @@ func New(sec *collector.Section, g collector.Global) (collector.Collector, error
 		c.SpoolDir = filepath.Join(os.TempDir(), "ace-collector-smtp-"+safe(strings.TrimPrefix(sec.Name(), "collector_")))
 	}
 	c.Rules, c.RulesCheck = mailrules.FromConfig(sec, g)
-	return &Collector{cfg: c, ready: make(chan struct{})}, nil
+	return &Collector{cfg: c, ready: make(chan struct{}), parsing: make(slots, max(2, runtime.GOMAXPROCS(0)))}, nil
 }
 
 func safe(s string) string {

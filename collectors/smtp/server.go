@@ -19,6 +19,9 @@ import (
 // Collector is the SMTP listener.
 type Collector struct {
 	cfg Config
+	// parsing bounds concurrent extractions (CPU and memory), whatever
+	// the number of connections.
+	parsing slots
 
 	mu        sync.Mutex
 	addr      net.Addr
@@ -43,6 +46,10 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 		return fmt.Errorf("creating spool_dir: %w", err)
 	}
 	c.removeStale(env)
+	if ramBacked(c.cfg.SpoolDir) {
+		env.Log.Warn("spool_dir is on a RAM-backed file system: messages in flight take memory there and are copied into the store; "+
+			"set spool_dir on the file system of incoming_dir", "spool_dir", c.cfg.SpoolDir)
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", c.cfg.Listen)
 	if err != nil {
@@ -65,6 +72,7 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 	srv.WriteTimeout = c.cfg.WriteTimeout
 	srv.TLSConfig = c.cfg.TLS
 	srv.AllowInsecureAuth = c.cfg.AllowInsecureAuth
+	srv.EnableSMTPUTF8 = true // RFC 6531: UTF-8 addresses and headers; extraction reads them
 	srv.ErrorLog = logAdapter{env.Log}
 
 	errc := make(chan error, 1)
@@ -90,6 +98,10 @@ func (c *Collector) Run(ctx context.Context, env *collector.Env) error {
 		cancelSubmits()
 		_ = srv.Close()
 	}
+	// go-smtp closes only the listeners Serve has registered: when ctx
+	// ends right after start, Serve may not have yet, and would accept
+	// for ever.
+	_ = ln.Close()
 	<-errc
 	return nil
 }
@@ -137,3 +149,17 @@ func (a logAdapter) Printf(format string, v ...any) {
 	a.l.Warn("smtp server: " + fmt.Sprintf(format, v...))
 }
 func (a logAdapter) Println(v ...any) { a.l.Warn("smtp server: " + fmt.Sprint(v...)) }
+
+// slots is a counting semaphore.
+type slots chan struct{}
+
+func (s slots) acquire(ctx context.Context) error {
+	select {
+	case s <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s slots) release() { <-s }

@@ -1,7 +1,7 @@
 package smtp
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -49,29 +50,70 @@ type session struct {
 
 	from  string
 	rcpts []string
+	utf8  bool // MAIL FROM ... SMTPUTF8
 }
 
-// authSession adds AUTH PLAIN when auth_user is configured.
+// authSession adds AUTH PLAIN and LOGIN when auth_user is configured.
 type authSession struct{ *session }
 
-func (s *authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *authSession) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
 
 func (s *authSession) Auth(mech string) (sasl.Server, error) {
-	if mech != sasl.Plain {
-		return nil, gosmtp.ErrAuthUnknownMechanism
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, user, pass string) error {
+			if identity != "" && identity != user {
+				return s.authFailed(user)
+			}
+			return s.checkCredentials(user, pass)
+		}), nil
+	case sasl.Login:
+		return &loginServer{check: s.checkCredentials}, nil
 	}
-	return sasl.NewPlainServer(func(identity, user, pass string) error {
-		cfg := &s.c.cfg
-		okUser := subtle.ConstantTimeCompare([]byte(user), []byte(cfg.AuthUser)) == 1
-		okPass := subtle.ConstantTimeCompare([]byte(pass), []byte(cfg.AuthPassword)) == 1
-		if !okUser || !okPass || (identity != "" && identity != user) {
-			s.env.Count("auth_failed", 1)
-			s.env.Log.Warn("smtp authentication failed", "client", s.clientAddr, "user", user)
-			return gosmtp.ErrAuthFailed
-		}
-		s.authUser = user
-		return nil
-	}), nil
+	return nil, gosmtp.ErrAuthUnknownMechanism
+}
+
+func (s *authSession) checkCredentials(user, pass string) error {
+	cfg := &s.c.cfg
+	okUser := subtle.ConstantTimeCompare([]byte(user), []byte(cfg.AuthUser)) == 1
+	okPass := subtle.ConstantTimeCompare([]byte(pass), []byte(cfg.AuthPassword)) == 1
+	if !okUser || !okPass {
+		return s.authFailed(user)
+	}
+	s.authUser = user
+	return nil
+}
+
+func (s *authSession) authFailed(user string) error {
+	s.env.Count("auth_failed", 1)
+	s.env.Log.Warn("smtp authentication failed", "client", s.clientAddr, "user", truncate(strings.ToValidUTF8(user, "?"), 100))
+	return gosmtp.ErrAuthFailed
+}
+
+// loginServer is the server side of the LOGIN mechanism
+// (draft-murchison-sasl-login), which many clients and appliances use and
+// go-sasl implements only as a client: the server asks "Username:" (unless
+// the client sent it with AUTH) and "Password:".
+type loginServer struct {
+	check    func(user, pass string) error
+	user     string
+	haveUser bool
+	done     bool
+}
+
+func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
+	switch {
+	case l.done:
+		return nil, false, errors.New("unexpected response after authentication")
+	case !l.haveUser && response == nil: // AUTH LOGIN without the user name
+		return []byte("Username:"), false, nil
+	case !l.haveUser:
+		l.user, l.haveUser = string(response), true
+		return []byte("Password:"), false, nil
+	default:
+		l.done = true
+		return nil, true, l.check(l.user, string(response))
+	}
 }
 
 func (s *session) isTLS() bool {
@@ -79,7 +121,7 @@ func (s *session) isTLS() bool {
 	return ok
 }
 
-func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
+func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	if s.c.cfg.RequireTLS && !s.isTLS() {
 		return errTLSRequired
 	}
@@ -87,6 +129,7 @@ func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
 		return gosmtp.ErrAuthRequired
 	}
 	s.from, s.rcpts = from, nil
+	s.utf8 = opts != nil && opts.UTF8
 	return nil
 }
 
@@ -114,10 +157,14 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	return nil
 }
 
-func (s *session) Reset()        { s.from, s.rcpts = "", nil }
+func (s *session) Reset()        { s.from, s.rcpts, s.utf8 = "", nil, false }
 func (s *session) Logout() error { return nil }
 
-// Data receives one message and answers only after Submit returned.
+// Data receives one message and answers only after Submit returned. The
+// message streams to a spool file as it arrives (memory stays bounded
+// whatever its size); extraction reads the file, and the file itself
+// becomes the submission's attachment (the runtime links it into the
+// store's incoming area).
 func (s *session) Data(r io.Reader) error {
 	cfg := &s.c.cfg
 	f, err := os.CreateTemp(cfg.SpoolDir, "smtp-*.eml")
@@ -128,52 +175,87 @@ func (s *session) Data(r io.Reader) error {
 	}
 	path := f.Name()
 	// Whatever happens, the spool file goes: after a successful Submit the
-	// store holds its own copy (or the runtime moved it already), and after
-	// a failure the sender keeps the message and will retry.
+	// store holds it (linked or copied), and after a failure the sender
+	// keeps the message and will retry.
 	defer func() {
+		f.Close()
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			s.env.Log.Error("cannot remove spool file", "file", path, "error", err)
 		}
 	}()
 	received := time.Now()
-	var buf bytes.Buffer
+	w := writerPool.Get().(*bufio.Writer)
+	w.Reset(spoolWriter{f})
+	defer func() {
+		w.Reset(nil)
+		writerPool.Put(w)
+	}()
 	trace := s.traceHeader(received)
-	buf.WriteString(trace)
-	_, err = io.Copy(&buf, r)
+	if _, err := w.WriteString(trace); err != nil {
+		return s.spoolFailed(path, err)
+	}
+	n, err := io.Copy(w, r)
 	if err != nil {
-		f.Close()
-		if errors.Is(err, gosmtp.ErrDataTooLarge) {
+		var we *writeError
+		switch {
+		case errors.Is(err, gosmtp.ErrDataTooLarge):
 			s.env.Drop("too_large", 1)
 			s.env.Log.Info("message refused: larger than max_message_size", "client", s.clientAddr,
 				"mail_from", s.from, "max_message_size", cfg.MaxMessageSize)
 			return gosmtp.ErrDataTooLarge
+		case errors.As(err, &we):
+			return s.spoolFailed(path, we.err)
 		}
 		s.env.Count("data_aborted", 1)
 		s.env.Log.Info("message data not received completely", "client", s.clientAddr, "mail_from", s.from, "error", err)
 		return fmt.Errorf("reading message data: %w", err)
 	}
-	raw := buf.Bytes()
-	if _, err := f.Write(raw); err != nil {
-		f.Close()
-		s.env.Count("spool_error", 1)
-		s.env.Log.Error("cannot write spool file", "file", path, "error", err)
-		return errLocal
-	}
-	if err := f.Close(); err != nil {
-		s.env.Count("spool_error", 1)
-		s.env.Log.Error("cannot write spool file", "file", path, "error", err)
-		return errLocal
+	if err := w.Flush(); err != nil {
+		return s.spoolFailed(path, err)
 	}
 	s.env.Count("received", 1)
-	s.env.Count("received_bytes", int64(len(raw)))
+	s.env.Count("received_bytes", n)
 	// The stored file carries our trace header; extraction sees the
 	// message as the client sent it.
-	return s.submit(path, raw[len(trace):], received)
+	return s.submit(path, io.NewSectionReader(f, int64(len(trace)), n), n, received)
 }
 
-func (s *session) submit(path string, raw []byte, received time.Time) error {
+func (s *session) spoolFailed(path string, err error) error {
+	s.env.Count("spool_error", 1)
+	s.env.Log.Error("cannot write spool file", "file", path, "error", err)
+	return errLocal
+}
+
+// writerPool holds the spool files' write buffers: allocating one per
+// message would cost more than a small message's whole extraction.
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
+
+// writeError marks a failure to write the spool file, as opposed to one
+// reading from the client, in io.Copy's error.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+
+// spoolWriter tags write errors (see writeError).
+type spoolWriter struct{ w io.Writer }
+
+func (s spoolWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil {
+		err = &writeError{err}
+	}
+	return n, err
+}
+
+// submit extracts, applies the rules and submits. Extraction holds one of
+// the collector's parse slots, so CPU and memory stay bounded whatever
+// the number of connections.
+func (s *session) submit(path string, msg *io.SectionReader, size int64, received time.Time) error {
 	cfg := &s.c.cfg
-	res := mailparse.Parse(raw, cfg.Parse)
+	if err := s.c.parsing.acquire(s.ctx); err != nil {
+		return errStoreUnavailable // shut down while waiting: the sender retries
+	}
+	res := mailparse.ParseReader(io.NewSectionReader(msg, 0, size), size, cfg.Parse)
 	if res.Details.ParseError != "" {
 		s.env.Count("parse_error", 1)
 		s.env.Log.Warn("message not fully parsed; submitting it with what was extracted",
@@ -186,11 +268,12 @@ func (s *session) submit(path string, raw []byte, received time.Time) error {
 	} else if changed {
 		s.env.Log.Info("rules file loaded", "rules", cfg.Rules.Len())
 	}
-	dec := cfg.Rules.Evaluate(&mailrules.Message{Header: res.Header, Raw: raw, Envelope: env.ruleFields()})
+	dec := cfg.Rules.Evaluate(&mailrules.Message{Header: res.Header, Raw: msg, RawSize: size, Envelope: env.ruleFields()})
+	s.c.parsing.release()
 	if dec.Drop {
 		s.env.Drop("rule:"+dec.DropRule, 1)
 		s.env.Log.Info("message dropped by rule", "rule", dec.DropRule, "client", s.clientAddr,
-			"mail_from", s.from, "subject", res.Subject, "message_id", res.Details.MessageID)
+			"mail_from", s.from, "subject", truncate(res.Subject, 200), "message_id", res.Details.MessageID)
 		return nil // accepted and discarded, as a mail filter would
 	}
 	sub, err := s.submission(path, res, env, dec, received)
@@ -254,6 +337,7 @@ type Envelope struct {
 	ClientAddr string   `json:"client_addr"`
 	TLS        *TLSInfo `json:"tls,omitempty"`
 	AuthUser   string   `json:"auth_user,omitempty"`
+	SMTPUTF8   bool     `json:"smtputf8,omitempty"`
 	Received   string   `json:"received"`
 }
 
@@ -266,7 +350,7 @@ type TLSInfo struct {
 
 func (s *session) envelope() *Envelope {
 	e := &Envelope{MailFrom: s.from, RcptTo: append([]string(nil), s.rcpts...), Helo: s.conn.Hostname(),
-		ClientAddr: s.clientAddr, AuthUser: s.authUser}
+		ClientAddr: s.clientAddr, AuthUser: s.authUser, SMTPUTF8: s.utf8}
 	if st, ok := s.conn.TLSConnectionState(); ok {
 		e.TLS = &TLSInfo{Version: tls.VersionName(st.Version), CipherSuite: tls.CipherSuiteName(st.CipherSuite), ServerName: st.ServerName}
 	}

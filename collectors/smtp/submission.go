@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"net"
+	"net/netip"
 	"time"
 	"unicode/utf8"
 
@@ -37,7 +38,9 @@ func (s *session) submission(path string, res *mailparse.Result, env *Envelope, 
 		Directives: []string{collector.DirectiveNoScan, collector.DirectiveOriginalEmail,
 			collector.DirectiveRenameAnalysis, collector.DirectiveArchive},
 	})
-	obs.AddIPString(hostOf(env.ClientAddr), "sender_ip")
+	if ip, err := netip.ParseAddr(hostOf(env.ClientAddr)); err == nil && cfg.Parse.KeepIP(ip) {
+		obs.AddIP(ip, "sender_ip") // private senders only with include_private_ips, as for Received
+	}
 	if a := normalize(env.MailFrom); a != "" {
 		obs.AddValue(collector.ObsEmailAddress, a, "smtp_mail_from")
 	}

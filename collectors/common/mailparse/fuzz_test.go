@@ -1,7 +1,10 @@
 package mailparse
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -29,9 +32,8 @@ func addFixtureSeeds(f *testing.F) {
 func FuzzParse(f *testing.F) {
 	addFixtureSeeds(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		r := &Result{opt: Options{}.withDefaults()}
-		r.Details.Size = len(raw)
-		r.parseMessage(raw, 0)
+		r := newResult(Options{}, int64(len(raw)))
+		r.parseTop(bytes.NewReader(raw))
 		if _, err := json.Marshal(r.Details); err != nil {
 			t.Fatalf("details: %v", err)
 		}
@@ -46,16 +48,31 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// FuzzParseHeaderOnly covers the loose header reader used for salvage.
+// FuzzParseHeaderOnly covers the header reader (with a tiny buffer, so
+// long-line fragments are exercised) and the HTML scanner.
 func FuzzParseHeaderOnly(f *testing.F) {
 	addFixtureSeeds(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		r := &Result{opt: Options{}.withDefaults()}
-		hdr, body := splitHeader(raw)
-		if len(hdr)+len(body) > len(raw) {
-			t.Fatal("split grew the input")
+		r := newResult(Options{}, int64(len(raw)))
+		h, body := r.readHeader(bufio.NewReaderSize(bytes.NewReader(raw), 16), true)
+		r.addHeaders(h, 0)
+		rest, err := io.ReadAll(body)
+		if err != nil || len(rest) > len(raw) {
+			t.Fatalf("body of %d bytes from %d, %v", len(rest), len(raw), err)
 		}
-		r.addHeaders(looseHeader(hdr), 0)
-		r.scanText(string(body), true)
+		r.scanText(bytes.NewReader(rest), true, "")
+	})
+}
+
+// FuzzSniff: the non-email detection never panics and its reason never
+// quotes the input.
+func FuzzSniff(f *testing.F) {
+	addFixtureSeeds(f)
+	f.Add([]byte("\x89PNG\r\n\x1a\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ok, reason := Sniff(raw)
+		if ok != (reason == "") || len(reason) > 100 {
+			t.Fatalf("ok %v, reason %q", ok, reason)
+		}
 	})
 }

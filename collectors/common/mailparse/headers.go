@@ -54,11 +54,11 @@ func (r *Result) addHeaders(raw textproto.MIMEHeader, depth int) {
 			}
 		}
 	}
-	subject := strings.TrimSpace(first(dec, "Subject"))
-	r.Observables.AddValue(collector.ObsEmailSubject, strings.ToValidUTF8(subject, "\uFFFD"), prefix+"subject")
-	msgID := normalizeMessageID(first(raw, "Message-Id"))
+	subject := cleanText(strings.TrimSpace(first(dec, "Subject")), maxSubjectLen)
+	r.Observables.AddValue(collector.ObsEmailSubject, subject, prefix+"subject")
+	msgID := cleanText(normalizeMessageID(first(raw, "Message-Id")), maxFieldLen)
 	r.Observables.AddValue(collector.ObsMessageID, msgID, prefix+"message_id")
-	dateStr := strings.TrimSpace(first(raw, "Date"))
+	dateStr := cleanText(strings.TrimSpace(first(raw, "Date")), maxFieldLen)
 	date, dateErr := parseDate(dateStr)
 
 	ipTag := prefix + "received"
@@ -146,7 +146,7 @@ func normalizeAddress(a string) string {
 	a = strings.ToLower(strings.TrimSpace(a))
 	a = strings.Trim(a, "<>")
 	at := strings.LastIndexByte(a, '@')
-	if at <= 0 || at == len(a)-1 || strings.ContainsAny(a, " \t\r\n\x00") {
+	if at <= 0 || at == len(a)-1 || len(a) > 320 || strings.IndexFunc(a, func(c rune) bool { return c <= ' ' || c == 0x7f }) >= 0 {
 		return ""
 	}
 	return strings.ToValidUTF8(a, "")
@@ -211,3 +211,13 @@ var (
 	cgnat     = netip.MustParsePrefix("100.64.0.0/10")
 	broadcast = netip.MustParseAddr("255.255.255.255")
 )
+
+func decodeHeader(in textproto.MIMEHeader) textproto.MIMEHeader {
+	out := make(textproto.MIMEHeader, len(in))
+	for k, vs := range in {
+		for _, v := range vs {
+			out[k] = append(out[k], toUTF8([]byte(enmime.DecodeRFC2047(v)), ""))
+		}
+	}
+	return out
+}

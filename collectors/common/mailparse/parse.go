@@ -4,25 +4,29 @@
 // details. It never fails: a message that cannot be parsed still yields
 // whatever could be extracted, with the reason in Details.ParseError.
 //
+// The message is read once, as a stream (ParseReader): memory stays bounded
+// by a few buffers per MIME level whatever the message size, so a 30 MB
+// message costs no more than a 30 KB one. A multipart part whose boundary
+// is missing or never occurs is not skipped: its raw content is hashed and
+// scanned for URLs (mail clients render such parts; filters that skip them
+// are evaded).
+//
 // Both the email spool collector and the SMTP listener use it.
 package mailparse
 
 import (
 	"bytes"
-	"crypto/md5"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
+	"io"
+	"net/netip"
 	"net/textproto"
 	"strings"
 	"time"
-
-	"github.com/jhillyerd/enmime/v2"
+	"unicode/utf8"
 
 	"github.com/ace-collector/ace-collector/collector"
 )
 
-// Options tune extraction. The zero value is usable.
 // OptionsFromConfig reads the extraction keys shared by the email
 // collectors: include_private_ips, max_forward_depth, max_urls.
 func OptionsFromConfig(sec *collector.Section) Options {
@@ -33,6 +37,7 @@ func OptionsFromConfig(sec *collector.Section) Options {
 	}
 }
 
+// Options tune extraction. The zero value is usable.
 type Options struct {
 	// IncludePrivateIPs keeps private, loopback and link-local addresses
 	// found in Received headers (excluded by default).
@@ -45,9 +50,9 @@ type Options struct {
 	MaxURLs int
 	// MaxWarnings bounds Details.Warnings (default 20).
 	MaxWarnings int
-	// MaxParts bounds the MIME parts of a message (default 2000); a message
-	// with more boundary lines is only header-parsed and URL-scanned, as the
-	// MIME library's part tree costs quadratic time in the part count.
+	// MaxParts bounds the MIME parts of a message that are opened
+	// (default 2000); later parts are only scanned for URLs, so details
+	// stay bounded.
 	MaxParts int
 }
 
@@ -67,6 +72,13 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// KeepIP reports whether an address belongs in the observables: public
+// addresses always, private, loopback and link-local ones only with
+// IncludePrivateIPs.
+func (o Options) KeepIP(ip netip.Addr) bool {
+	return o.IncludePrivateIPs || isPublic(ip.Unmap())
+}
+
 // Attachment describes one attached (or inline non-text) part.
 type Attachment struct {
 	Name        string `json:"name,omitempty"`
@@ -76,6 +88,20 @@ type Attachment struct {
 	SHA256      string `json:"sha256"`
 	// Depth is 0 for the message itself, 1 inside a forwarded message, ...
 	Depth int `json:"depth,omitempty"`
+}
+
+// UnparsedPart describes a part whose MIME structure could not be
+// followed (a multipart without a usable boundary): its raw content was
+// hashed and scanned for URLs instead.
+type UnparsedPart struct {
+	// Part is the part's position ("1.2"); empty for a message body.
+	Part        string `json:"part,omitempty"`
+	ContentType string `json:"content_type"`
+	Reason      string `json:"reason"`
+	Size        int    `json:"size"`
+	MD5         string `json:"md5"`
+	SHA256      string `json:"sha256"`
+	Depth       int    `json:"depth,omitempty"`
 }
 
 // Forwarded summarises a message/rfc822 part.
@@ -88,20 +114,23 @@ type Forwarded struct {
 }
 
 // Details is the JSON summary of a message for a submission's details.
+// Every string in it is valid UTF-8 without control characters and of
+// bounded length, whatever the input.
 type Details struct {
-	Subject     string       `json:"subject,omitempty"`
-	From        []string     `json:"from,omitempty"`
-	To          []string     `json:"to,omitempty"`
-	Cc          []string     `json:"cc,omitempty"`
-	ReplyTo     []string     `json:"reply_to,omitempty"`
-	MessageID   string       `json:"message_id,omitempty"`
-	Date        string       `json:"date,omitempty"`
-	Size        int          `json:"size"`
-	Attachments []Attachment `json:"attachments,omitempty"`
-	Forwarded   []Forwarded  `json:"forwarded,omitempty"`
-	URLsOmitted int          `json:"urls_omitted,omitempty"`
-	Warnings    []string     `json:"parse_warnings,omitempty"`
-	ParseError  string       `json:"parse_error,omitempty"`
+	Subject     string         `json:"subject,omitempty"`
+	From        []string       `json:"from,omitempty"`
+	To          []string       `json:"to,omitempty"`
+	Cc          []string       `json:"cc,omitempty"`
+	ReplyTo     []string       `json:"reply_to,omitempty"`
+	MessageID   string         `json:"message_id,omitempty"`
+	Date        string         `json:"date,omitempty"`
+	Size        int            `json:"size"`
+	Attachments []Attachment   `json:"attachments,omitempty"`
+	Unparsed    []UnparsedPart `json:"unparsed_parts,omitempty"`
+	Forwarded   []Forwarded    `json:"forwarded,omitempty"`
+	URLsOmitted int            `json:"urls_omitted,omitempty"`
+	Warnings    []string       `json:"parse_warnings,omitempty"`
+	ParseError  string         `json:"parse_error,omitempty"`
 }
 
 // Result is what Parse extracted.
@@ -116,204 +145,144 @@ type Result struct {
 	// Subject is the decoded Subject header.
 	Subject string
 
-	opt      Options
-	urls     int
-	warnings int
+	opt       Options
+	urls      int
+	warnings  int
+	partCount int
+	partsOver bool
 }
 
-// Parse extracts observables and details from a raw message. It does not
-// panic on any input; a failure is reported in Details.ParseError.
-func Parse(raw []byte, opt Options) (res *Result) {
-	res = &Result{opt: opt.withDefaults(), Header: textproto.MIMEHeader{}}
-	res.Details.Size = len(raw)
+func newResult(opt Options, size int64) *Result {
+	r := &Result{opt: opt.withDefaults(), Header: textproto.MIMEHeader{}}
+	r.Details.Size = int(size)
+	return r
+}
+
+// Parse extracts observables and details from a raw message in memory.
+// It does not panic on any input; a failure is reported in
+// Details.ParseError.
+func Parse(raw []byte, opt Options) *Result {
+	return ParseReader(bytes.NewReader(raw), int64(len(raw)), opt)
+}
+
+// ParseReader is Parse for a message read from src, which is read once to
+// its end and never held in memory. size is the message's length, for
+// Details.Size. A read error ends the parse; it is reported in
+// Details.ParseError with what was extracted until then.
+func ParseReader(src io.Reader, size int64, opt Options) (res *Result) {
+	res = newResult(opt, size)
 	defer func() {
 		if r := recover(); r != nil {
-			res.Details.ParseError = fmt.Sprintf("internal parser failure: %v", r)
+			res.Details.ParseError = cleanText(fmt.Sprintf("internal parser failure: %v", r), maxErrorLen)
 		}
 	}()
-	res.parseMessage(raw, 0)
+	res.parseTop(src)
 	return res
 }
 
 // ParseHeaderOnly extracts what the header block at the start of prefix
 // gives, for messages too large to parse whole; reason goes to ParseError.
 func ParseHeaderOnly(prefix []byte, size int, reason string, opt Options) (res *Result) {
-	res = &Result{opt: opt.withDefaults(), Header: textproto.MIMEHeader{}}
-	res.Details.Size = size
-	res.Details.ParseError = reason
+	res = newResult(opt, int64(size))
+	res.Details.ParseError = cleanText(reason, maxErrorLen)
 	defer func() {
 		if r := recover(); r != nil {
-			res.Details.ParseError = fmt.Sprintf("%s; internal parser failure: %v", reason, r)
+			res.Details.ParseError = cleanText(fmt.Sprintf("%s; internal parser failure: %v", reason, r), maxErrorLen)
 		}
 	}()
-	hdr, _ := splitHeader(prefix)
-	res.addHeaders(looseHeader(hdr), 0)
+	br := getReader(bytes.NewReader(prefix), lineBuf)
+	defer putReader(br)
+	h, _ := res.readHeader(br, true)
+	res.addHeaders(h, 0)
 	return res
 }
 
-var parser = enmime.NewParser(
-	enmime.SkipMalformedParts(true),
-	enmime.RawContent(true), // transfer/charset decoding is ours: hashes need the original bytes
-	enmime.MultipartWOBoundaryAsSinglePart(true),
-	enmime.MaxStoredPartErrors(50),
+// parseTop parses a whole message from src (without Parse's panic guard,
+// so fuzzing sees panics).
+func (r *Result) parseTop(src io.Reader) {
+	er := &errReader{r: src}
+	br := getReader(er, topBuf)
+	r.message(br, part{})
+	putReader(br)
+	if er.err != nil {
+		r.Details.ParseError = cleanText(fmt.Sprintf("reading the message failed after %d bytes: %v", er.n, er.err), maxErrorLen)
+	}
+}
+
+// errReader turns a read error into the end of input, remembering it: the
+// parser then reports what it extracted up to there.
+type errReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, io.EOF
+	}
+	n, err := e.r.Read(p)
+	e.n += int64(n)
+	if err != nil && err != io.EOF {
+		e.err = err
+		err = io.EOF
+	}
+	return n, err
+}
+
+// Bounds on what goes into details, so a hostile or binary message cannot
+// blow up a submission or a log line.
+const (
+	maxSubjectLen = 1000 // runes
+	maxFieldLen   = 500  // runes: dates, names, message ids
+	maxWarningLen = 300  // bytes
+	maxErrorLen   = 500  // bytes
 )
-
-// parseMessage handles one message at the given forwarding depth.
-func (r *Result) parseMessage(raw []byte, depth int) {
-	var root *enmime.Part
-	var err error
-	if n := bytes.Count(raw, []byte("\n--")); n > r.opt.MaxParts {
-		err = fmt.Errorf("%d boundary lines exceed the limit of %d MIME parts", n, r.opt.MaxParts)
-	} else {
-		root, err = parser.ReadParts(bytes.NewReader(raw))
-	}
-	if err != nil {
-		// Salvage: headers by a loose reader, URLs from the raw body.
-		hdr, body := splitHeader(raw)
-		h := looseHeader(hdr)
-		r.addHeaders(h, depth)
-		r.scanText(string(body), false)
-		msg := fmt.Sprintf("MIME structure not parseable: %v", err)
-		if depth > 0 {
-			r.warn("forwarded message: " + msg)
-		} else {
-			r.Details.ParseError = msg
-		}
-		return
-	}
-	if depth == 0 && len(root.Header) == 0 {
-		r.Details.ParseError = "no header fields found: not an RFC 5322 message"
-	}
-	r.addHeaders(root.Header, depth)
-	r.walk(root, depth)
-	_ = root.DepthMatchAll(func(p *enmime.Part) bool {
-		for _, e := range p.Errors {
-			r.warn(e.Error())
-		}
-		return false
-	})
-}
-
-// walk visits every leaf part of the tree.
-func (r *Result) walk(root *enmime.Part, depth int) {
-	_ = root.DepthMatchAll(func(p *enmime.Part) bool {
-		if p.FirstChild != nil || strings.HasPrefix(p.ContentType, "multipart/") {
-			return false
-		}
-		r.leaf(p, depth)
-		return false
-	})
-}
-
-func (r *Result) leaf(p *enmime.Part, depth int) {
-	content, warn := transferDecode(p)
-	if warn != "" {
-		r.warn(fmt.Sprintf("part %s: %s", p.PartID, warn))
-	}
-	ct := strings.ToLower(p.ContentType)
-	isText := ct == "" || ct == "text/plain" || ct == "text/html"
-	isAttachment := strings.EqualFold(p.Disposition, "attachment") || p.FileName != "" || !isText
-	if isText {
-		text := toUTF8(content, p.Charset)
-		r.scanText(text, ct == "text/html")
-	}
-	if !isAttachment {
-		return
-	}
-	r.addAttachment(p.FileName, ct, content, depth)
-	if ct == "message/rfc822" || ct == "message/global" {
-		if depth+1 > r.opt.MaxDepth {
-			r.warn(fmt.Sprintf("part %s: forwarded message nested deeper than %d levels not opened", p.PartID, r.opt.MaxDepth))
-			return
-		}
-		r.parseMessage(content, depth+1)
-	}
-}
-
-func (r *Result) addAttachment(name, ct string, content []byte, depth int) {
-	name = toUTF8([]byte(name), "") // raw 8-bit names are usually windows-1252
-	m := md5.Sum(content)
-	s := sha256.Sum256(content)
-	a := Attachment{
-		Name: name, ContentType: ct, Size: len(content),
-		MD5: hex.EncodeToString(m[:]), SHA256: hex.EncodeToString(s[:]), Depth: depth,
-	}
-	r.Details.Attachments = append(r.Details.Attachments, a)
-	tags := []string{"attachment"}
-	if depth > 0 {
-		tags = append(tags, "forwarded")
-	}
-	r.Observables.AddValue(collector.ObsFileName, name, tags...)
-	r.Observables.AddValue(collector.ObsMD5, a.MD5, tags...)
-	r.Observables.AddValue(collector.ObsSHA256, a.SHA256, tags...)
-}
 
 func (r *Result) warn(msg string) {
 	r.warnings++
 	if len(r.Details.Warnings) < r.opt.MaxWarnings {
-		if len(msg) > 300 {
-			msg = msg[:300] + "..."
-		}
-		r.Details.Warnings = append(r.Details.Warnings, strings.ToValidUTF8(msg, "\uFFFD"))
+		r.Details.Warnings = append(r.Details.Warnings, cleanText(msg, maxWarningLen))
 	}
 }
 
-// splitHeader splits raw at the first empty line.
-func splitHeader(raw []byte) (header, body []byte) {
-	for i := 0; i < len(raw); {
-		j := bytes.IndexByte(raw[i:], '\n')
-		if j < 0 {
-			return raw, nil
+// cleanText makes s fit for details and logs: valid UTF-8, control
+// characters (but tab) replaced by U+FFFD, at most max runes (an ellipsis
+// marks a cut).
+func cleanText(s string, max int) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f || c >= 0x80 {
+			clean = false
+			break
 		}
-		line := raw[i : i+j]
-		if len(bytes.TrimRight(line, "\r")) == 0 {
-			return raw[:i], raw[i+j+1:]
-		}
-		i += j + 1
 	}
-	return raw, nil
+	if clean && len(s) <= max {
+		return s
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range strings.ToValidUTF8(s, "\uFFFD") {
+		if n == max {
+			b.WriteString("…")
+			break
+		}
+		if c < 0x20 && c != '\t' || c == 0x7f || c >= 0x80 && c < 0xa0 {
+			c = utf8.RuneError
+		}
+		b.WriteRune(c)
+		n++
+	}
+	return b.String()
 }
 
-// looseHeader reads raw header fields without any MIME validation: folded
-// lines are joined, lines without a colon are skipped.
-func looseHeader(b []byte) textproto.MIMEHeader {
-	h := textproto.MIMEHeader{}
-	var key string
-	var val strings.Builder
-	flush := func() {
-		if key != "" {
-			h.Add(key, strings.TrimSpace(val.String()))
+// label names a part in warnings.
+func (p part) label() string {
+	if p.id == "" {
+		if p.depth > 0 {
+			return "forwarded message body"
 		}
-		key = ""
-		val.Reset()
+		return "message body"
 	}
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		line = bytes.TrimRight(line, "\r")
-		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
-			if key != "" {
-				val.WriteByte(' ')
-				val.Write(bytes.TrimSpace(line))
-			}
-			continue
-		}
-		flush()
-		i := bytes.IndexByte(line, ':')
-		if i <= 0 || bytes.ContainsAny(line[:i], " \t") {
-			continue
-		}
-		key = textproto.CanonicalMIMEHeaderKey(string(line[:i]))
-		val.Write(line[i+1:])
-	}
-	flush()
-	return h
-}
-
-func decodeHeader(in textproto.MIMEHeader) textproto.MIMEHeader {
-	out := make(textproto.MIMEHeader, len(in))
-	for k, vs := range in {
-		for _, v := range vs {
-			out[k] = append(out[k], toUTF8([]byte(enmime.DecodeRFC2047(v)), ""))
-		}
-	}
-	return out
+	return "part " + p.id
 }

@@ -122,7 +122,7 @@ func TestFixtures(t *testing.T) {
 			file: "header_only.eml", subject: "no body at all",
 			want: []obs{{"message_id", "<hdr-only@example.com>", ""}, {"email_address", "only@example.com", "from"}},
 		},
-		{file: "garbage.bin", parseError: "not parseable"},
+		{file: "garbage.bin", parseError: "not an RFC 5322 message"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -279,6 +279,28 @@ func TestURLAddressHosts(t *testing.T) {
 	for _, w := range [][2]string{{"ipv4", "192.0.2.10"}, {"ipv6", "2001:db8::7"}, {"ipv4", "198.51.100.4"}} {
 		if find(r, w[0], w[1]) == nil {
 			t.Errorf("missing %s %s in %v", w[0], w[1], r.Observables.List())
+		}
+	}
+}
+
+// Whatever the input, details hold bounded, printable text: a binary or
+// hostile header cannot put escaped binary or kilobytes into a submission
+// or a log line.
+func TestDetailsBounded(t *testing.T) {
+	junk := strings.Repeat("\x00\x01\x1b[31m\xff\xfe", 2000)
+	raw := "From: a@b.example\r\nSubject: " + junk + "\r\nDate: " + junk + "\r\nMessage-ID: <" + junk + ">\r\n" +
+		"Content-Type: multipart/mixed; boundary=\"" + junk + "\"\r\n\r\nbody\r\n"
+	r := Parse([]byte(raw), Options{})
+	d, err := json.Marshal(r.Details)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d) > 8<<10 || strings.Contains(string(d), `\u0000`) || strings.Contains(string(d), `\u001b`) {
+		t.Errorf("details of %d bytes: %.300s", len(d), d)
+	}
+	for _, o := range r.Observables.List() {
+		if len(o.Value) > 4<<10 || strings.ContainsAny(o.Value, "\x00\x1b") {
+			t.Errorf("observable %s of %d bytes: %.100q", o.Type, len(o.Value), o.Value)
 		}
 	}
 }

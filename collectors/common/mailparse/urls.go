@@ -2,6 +2,9 @@ package mailparse
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -21,16 +24,46 @@ var urlAttrs = map[string]bool{
 	"data": true, "poster": true, "cite": true, "longdesc": true,
 }
 
-// scanText adds url/fqdn observables for the links in a text or HTML body.
-func (r *Result) scanText(text string, isHTML bool) {
-	if !isHTML {
-		r.scanBare(text)
+// Chunking of streamed text for the URL pattern: text is scanned in
+// chunks of about urlChunk bytes cut after a character that cannot be in
+// a URL, so no URL is split unless it is longer than maxURLCarry.
+const (
+	urlChunk    = 32 << 10
+	maxURLCarry = 8 << 10
+	// maxHTMLToken bounds the tokenizer's buffer: a longer tag or text
+	// run ends HTML tokenizing and the rest is scanned as plain text.
+	maxHTMLToken = 1 << 20
+)
+
+// scanText adds url/fqdn observables for the links in a text or HTML body
+// read from src (transfer-decoded, in charset).
+func (r *Result) scanText(src io.Reader, isHTML bool, charset string) {
+	text := utf8Reader(src, charset)
+	if isHTML {
+		r.scanHTML(text)
 		return
 	}
-	z := html.NewTokenizer(strings.NewReader(text))
+	w := r.newURLWriter(false)
+	_, _ = io.Copy(w, text)
+	w.Close()
+}
+
+// scanHTML takes links from attributes, and bare URLs from text and
+// comments (where "://" may have been entity-encoded).
+func (r *Result) scanHTML(text io.Reader) {
+	z := html.NewTokenizer(text)
+	z.SetMaxBuf(maxHTMLToken)
 	for {
 		switch z.Next() {
 		case html.ErrorToken:
+			if errors.Is(z.Err(), html.ErrBufferExceeded) {
+				r.warn(fmt.Sprintf("HTML token longer than %d bytes: the rest of the part is scanned as plain text", maxHTMLToken))
+				w := r.newURLWriter(false)
+				_, _ = w.Write(z.Raw())
+				_, _ = w.Write(z.Buffered())
+				_, _ = io.Copy(w, text)
+				w.Close()
+			}
 			return // io.EOF or a tokenizer error: take what was found
 		case html.StartTagToken, html.SelfClosingTagToken:
 			for {
@@ -43,20 +76,121 @@ func (r *Result) scanText(text string, isHTML bool) {
 				}
 			}
 		case html.TextToken, html.CommentToken:
-			if bytes.Contains(z.Raw(), []byte("//")) { // "://" may be entity-encoded
-				r.scanBare(string(z.Text()))
+			if bytes.Contains(z.Raw(), []byte("//")) {
+				r.scanBare(z.Text())
 			}
 		}
 	}
 }
 
-// scanBare adds the URLs written out in plain text.
-func (r *Result) scanBare(text string) {
-	if !strings.Contains(text, "://") {
+// urlWriter scans what is written to it for bare URLs, chunk by chunk.
+// A collecting writer keeps the URLs aside until commit (for content
+// that turns out to matter only later).
+type urlWriter struct {
+	r       *Result
+	buf     []byte
+	collect bool
+	pending []string
+	extra   int // URLs beyond MaxURLs while collecting
+}
+
+func (r *Result) newURLWriter(collect bool) *urlWriter {
+	return &urlWriter{r: r, collect: collect}
+}
+
+func (w *urlWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if w.buf == nil && n > 0 {
+		w.buf = (*chunkPool.Get().(*[]byte))[:0]
+	}
+	for len(p) > 0 {
+		k := min(len(p), urlChunk-len(w.buf))
+		w.buf = append(w.buf, p[:k]...)
+		p = p[k:]
+		if len(w.buf) >= urlChunk {
+			w.flush(false)
+		}
+	}
+	return n, nil
+}
+
+// ReadFrom scans r to its end, reading straight into the chunk buffer.
+func (w *urlWriter) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if w.buf == nil {
+			w.buf = (*chunkPool.Get().(*[]byte))[:0]
+		}
+		n, err := r.Read(w.buf[len(w.buf):urlChunk])
+		w.buf = w.buf[:len(w.buf)+n]
+		total += int64(n)
+		if len(w.buf) >= urlChunk {
+			w.flush(false)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// Close scans what is left and gives the buffer back.
+func (w *urlWriter) Close() {
+	if w.buf == nil {
 		return
 	}
-	for _, m := range bareURL.FindAllString(text, -1) {
-		r.addURL(m)
+	w.flush(true)
+	b := w.buf[:0]
+	chunkPool.Put(&b)
+	w.buf = nil
+}
+
+func (w *urlWriter) flush(final bool) {
+	cut := len(w.buf)
+	if !final {
+		if i := bytes.LastIndexAny(w.buf, " \t\r\n<>\"'"); i >= 0 && len(w.buf)-i-1 <= maxURLCarry {
+			cut = i + 1
+		}
+	}
+	w.scan(w.buf[:cut])
+	w.buf = w.buf[:copy(w.buf, w.buf[cut:])]
+}
+
+func (w *urlWriter) scan(b []byte) {
+	if !w.collect {
+		w.r.scanBare(b)
+		return
+	}
+	if !bytes.Contains(b, []byte("://")) {
+		return
+	}
+	for _, m := range bareURL.FindAll(b, -1) {
+		if len(w.pending) < w.r.opt.MaxURLs {
+			w.pending = append(w.pending, string(m))
+		} else {
+			w.extra++
+		}
+	}
+}
+
+// commit adds the collected URLs.
+func (w *urlWriter) commit() {
+	for _, u := range w.pending {
+		w.r.addURL(u)
+	}
+	w.r.Details.URLsOmitted += w.extra
+	w.pending, w.extra = nil, 0
+}
+
+// scanBare adds the URLs written out in plain text.
+func (r *Result) scanBare(text []byte) {
+	if !bytes.Contains(text, []byte("://")) {
+		return
+	}
+	for _, m := range bareURL.FindAll(text, -1) {
+		r.addURL(string(m))
 	}
 }
 

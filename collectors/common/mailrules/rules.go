@@ -10,7 +10,7 @@
 //
 //	rule.NAME.header.Subject = (?i)invoice     ; any value of the field matches
 //	rule.NAME.envelope.mail_from = @evil\.example$
-//	rule.NAME.raw = X-Spam-Flag: YES          ; the raw message bytes
+//	rule.NAME.raw = X-Spam-Flag: YES          ; the raw message bytes (see Message.Raw)
 //	rule.NAME.action = drop                   ; or assign (needs groups)
 //	rule.NAME.groups = local, cloud
 //
@@ -19,11 +19,14 @@
 package mailrules
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/textproto"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/ace-collector/ace-collector/collector"
 )
@@ -32,7 +35,25 @@ import (
 type Message struct {
 	Header   textproto.MIMEHeader // decoded header fields
 	Envelope map[string][]string  // SMTP envelope: mail_from, rcpt_to, helo, client_ip
-	Raw      []byte
+	// Raw is the raw message, RawSize bytes. A raw condition reads it in
+	// windows of RawWindow bytes overlapping by RawOverlap, so a large
+	// message (a file) is never loaded whole: a message up to RawWindow
+	// is matched exactly; in a larger one a match longer than RawOverlap
+	// can be missed, and ^ and $ without (?m) also match at window edges.
+	Raw     io.ReaderAt
+	RawSize int64
+}
+
+// Windows for raw conditions (see Message.Raw).
+const (
+	RawWindow  = 1 << 20
+	RawOverlap = 64 << 10
+)
+
+// RawBytes sets m's raw message to b (held in memory) and returns m.
+func (m *Message) RawBytes(b []byte) *Message {
+	m.Raw, m.RawSize = bytes.NewReader(b), int64(len(b))
+	return m
 }
 
 type fieldRe struct {
@@ -62,10 +83,34 @@ func (r *Rule) Matches(m *Message) bool {
 			return false
 		}
 	}
-	if r.raw != nil && !r.raw.Match(m.Raw) {
+	if r.raw != nil && !matchRaw(r.raw, m.Raw, m.RawSize) {
 		return false
 	}
 	return true
+}
+
+var windowPool = sync.Pool{New: func() any { b := make([]byte, RawWindow); return &b }}
+
+// matchRaw matches re against ra window by window. A read error ends the
+// search without a match: the message could not be read, so it cannot
+// be said to match.
+func matchRaw(re *regexp.Regexp, ra io.ReaderAt, size int64) bool {
+	if ra == nil || size <= 0 {
+		return re.Match(nil)
+	}
+	bp := windowPool.Get().(*[]byte)
+	defer windowPool.Put(bp)
+	for off := int64(0); off < size; off += RawWindow - RawOverlap {
+		w := (*bp)[:min(RawWindow, size-off)]
+		n, err := ra.ReadAt(w, off)
+		if n > 0 && re.Match(w[:n]) {
+			return true
+		}
+		if err != nil && err != io.EOF || off+int64(len(w)) >= size {
+			return false
+		}
+	}
+	return false
 }
 
 func anyMatch(re *regexp.Regexp, vals []string) bool {

@@ -1,6 +1,7 @@
 package mailrules
 
 import (
+	"bytes"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -27,7 +28,8 @@ func msg(subject, from string, raw string) *Message {
 	h := textproto.MIMEHeader{}
 	h.Set("Subject", subject)
 	h.Set("From", from)
-	return &Message{Header: h, Raw: []byte(raw), Envelope: map[string][]string{"mail_from": {from}, "client_ip": {"192.0.2.1"}}}
+	m := &Message{Header: h, Envelope: map[string][]string{"mail_from": {from}, "client_ip": {"192.0.2.1"}}}
+	return m.RawBytes([]byte(raw))
 }
 
 func TestEvaluate(t *testing.T) {
@@ -118,5 +120,26 @@ func TestSectionProblems(t *testing.T) {
 		if err := p.Err(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: got %v, want %q", keys, err, want)
 		}
+	}
+}
+
+// A raw condition finds a match anywhere in a large message, also across
+// window edges, without loading the message whole.
+func TestRawConditionOnLargeMessage(t *testing.T) {
+	sec, p := section(t, "rule.r.raw = NEEDLE-[0-9]+\nrule.r.groups = g\n")
+	rs := FromSection(sec)
+	if err := p.Err(); err != nil {
+		t.Fatal(err)
+	}
+	hay := bytes.Repeat([]byte("x"), 3*RawWindow)
+	for _, at := range []int{0, RawWindow - 5, RawWindow - RawOverlap - 3, 2*RawWindow + 17, len(hay) - 9} {
+		m := bytes.Clone(hay)
+		copy(m[at:], "NEEDLE-42")
+		if d := rs.Evaluate((&Message{}).RawBytes(m)); !slices.Equal(d.Groups, []string{"g"}) {
+			t.Errorf("needle at %d not found", at)
+		}
+	}
+	if d := rs.Evaluate((&Message{}).RawBytes(hay)); len(d.Matched) != 0 {
+		t.Errorf("matched without the needle: %v", d.Matched)
 	}
 }

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package smtp
+
+// ramBacked is only known on Linux.
+func ramBacked(string) bool { return false }
