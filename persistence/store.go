@@ -374,4 +374,3 @@ func (s *Store) GroupID(ctx context.Context, name string) (int64, error) {
 	return s.idFor(ctx, s.db, s.groups, "work_distribution_groups", name)
 }
 
-var errNotFound = sql.ErrNoRows

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -35,7 +34,8 @@ func buildBinary(t *testing.T) string {
 		}
 		goBin, err := exec.LookPath("go")
 		if err != nil {
-			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+			buildOnce.err = fmt.Errorf("the go command is needed to build the binary under test: %w", err)
+			return
 		}
 		buildOnce.path = filepath.Join(dir, "ace-collector")
 		cmd := exec.Command(goBin, "build", "-o", buildOnce.path, ".")

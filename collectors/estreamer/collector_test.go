@@ -267,19 +267,6 @@ func TestFullSession(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, ctx context.Context, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("condition not reached before the deadline")
-		case <-tick.C:
-		}
-	}
-}
-
 func hasObs(s *collector.Submission, typ, value string) bool {
 	for _, o := range s.Observables {
 		if o.Type == typ && o.Value == value {
