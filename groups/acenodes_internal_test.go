@@ -53,7 +53,9 @@ func aceNodesDB(t *testing.T) string {
 		node(4, "local", 1, 1, 1, 1),
 		node(5, "other-company", 2, 1, 1, 0),
 		node(6, "fresh-any2", 1, 20, 1, 0),
-		node(7, "edge", 1, 59, 0, 0),
+		// Old but inside the 60 s window with a margin a slow machine
+		// cannot eat; the exact boundary is TestACENodesFreshnessBoundary.
+		node(7, "edge", 1, 45, 0, 0),
 		`INSERT INTO node_modes (node_id, analysis_mode) VALUES (2, 'http'), (2, 'analysis'), (3, 'analysis'), (7, 'smtp')`,
 		`INSERT INTO node_modes_excluded (node_id, analysis_mode) VALUES (1, 'email'), (1, 'correlation'), (6, 'x')`,
 	)
@@ -175,5 +177,34 @@ func TestACENodesOtherCompanyAndFreshness(t *testing.T) {
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("company %d freshness %v: %v, want %v", tc.company, tc.freshness, got, tc.want)
 		}
+	}
+}
+
+// The freshness window is inclusive and exact to the second, by the
+// database's clock on both sides: the session's NOW() is pinned with SET
+// TIMESTAMP and last_update is written relative to the same instant.
+func TestACENodesFreshnessBoundary(t *testing.T) {
+	dsn := aceNodesDB(t)
+	const now = 1_700_000_000
+	mysqltest.Exec(t, dsn, `DELETE FROM nodes`, `DELETE FROM workload`,
+		fmt.Sprintf(`INSERT INTO nodes (id, name, location, company_id, last_update, any_mode, is_local) VALUES
+			(20, 'at-60s', 'a:443', 1, FROM_UNIXTIME(%d), 1, 0),
+			(21, 'at-61s', 'b:443', 1, FROM_UNIXTIME(%d), 1, 0)`, now-60, now-61))
+	ctx := context.Background()
+	db, err := persistence.OpenMySQL(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1) // one session, so the pinned clock is the query's
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("SET TIMESTAMP = %d", now)); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := NewACENodes(db, ACENodesOptions{CompanyID: 1, Freshness: 60 * time.Second}).Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 1 || nodes[0].Name != "at-60s" {
+		t.Fatalf("nodes %+v, want only the one exactly 60 s old", nodes)
 	}
 }
