@@ -61,6 +61,18 @@ func FuzzParseHeaderOnly(f *testing.F) {
 			t.Fatalf("body of %d bytes from %d, %v", len(rest), len(raw), err)
 		}
 		r.scanText(bytes.NewReader(rest), true, "")
+
+		// Consistency: behind a well-formed header block, the body comes
+		// back byte for byte, whatever it holds.
+		framed := append([]byte("X-Fuzz: 1\r\nSubject: s\r\n\r\n"), raw...)
+		r2 := newResult(Options{}, int64(len(framed)))
+		h2, body2 := r2.readHeader(bufio.NewReaderSize(bytes.NewReader(framed), 16), true)
+		if got, err := io.ReadAll(body2); err != nil || !bytes.Equal(got, raw) {
+			t.Fatalf("body behind a header: %q (%v), want %q", got, err, raw)
+		}
+		if h2.Get("X-Fuzz") != "1" || h2.Get("Subject") != "s" {
+			t.Fatalf("header fields lost: %v", h2)
+		}
 	})
 }
 
