@@ -26,9 +26,9 @@ type detailsHead struct {
 
 // group is one submission being built.
 type group struct {
-	sub    *collector.Submission
-	obs    collector.ObservableSet
-	events []json.RawMessage
+	sub     *collector.Submission
+	obs     collector.ObservableSet
+	events  []json.RawMessage
 	label   string // the group_by value
 	grouped bool
 }

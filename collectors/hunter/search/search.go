@@ -22,7 +22,9 @@ type Window struct {
 }
 
 // Shift moves both ends by d.
-func (w Window) Shift(d time.Duration) Window { return Window{Start: w.Start.Add(d), End: w.End.Add(d)} }
+func (w Window) Shift(d time.Duration) Window {
+	return Window{Start: w.Start.Add(d), End: w.End.Add(d)}
+}
 
 // Empty reports whether the window holds no time.
 func (w Window) Empty() bool { return !w.End.After(w.Start) }
