@@ -127,7 +127,7 @@ src_ip = yes
 // factory, as the daemon would, with extra section keys.
 func newSQLHunter(t testing.TB, ruleDir, db, extra string) *Hunter {
 	t.Helper()
-	body := fmt.Sprintf("type = hunter\nhunt_type = sql\nrule_dirs = %s\nsql_driver = sqlite\nsql_path = %s\n%s", ruleDir, db, extra)
+	body := fmt.Sprintf("hunt_type = sql\nrule_dirs = %s\nsql_driver = sqlite\nsql_path = %s\n%s", ruleDir, db, extra)
 	c, err := collectortest.Build(t, body, New)
 	if err != nil {
 		t.Fatal(err)
