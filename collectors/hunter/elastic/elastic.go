@@ -204,7 +204,8 @@ func (b *Backend) Search(ctx context.Context, r *rules.Rule, w search.Window) (*
 	res := &search.Result{Total: -1}
 	var after json.RawMessage
 	for len(res.Events) < r.MaxResultCount {
-		body := b.request(frag, tf, w, &pit, after, min(b.cfg.PageSize, r.MaxResultCount-len(res.Events)))
+		size := min(b.cfg.PageSize, r.MaxResultCount-len(res.Events))
+		body := b.request(frag, tf, w, &pit, after, size)
 		if res.Query == "" {
 			res.Query = string(body)
 		}
@@ -223,7 +224,8 @@ func (b *Backend) Search(ctx context.Context, r *rules.Rule, w search.Window) (*
 			}
 			res.Events = append(res.Events, ev)
 		}
-		if len(page.Hits.Hits) == 0 || len(page.Hits.Hits[len(page.Hits.Hits)-1].Sort) == 0 {
+		// A short page is the last: the point in time fixes the hits.
+		if len(page.Hits.Hits) < size || len(page.Hits.Hits[len(page.Hits.Hits)-1].Sort) == 0 {
 			break
 		}
 		after = page.Hits.Hits[len(page.Hits.Hits)-1].Sort
