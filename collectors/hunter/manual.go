@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
@@ -66,9 +67,9 @@ func ManualWindow(timeRange time.Duration, start, end time.Time, now time.Time) 
 	return search.Window{Start: now.Add(-timeRange), End: now}
 }
 
-// Execute runs hunt name once over w, as ACE's `hunt execute` does: no
-// offset, nothing recorded, the submissions returned rather than stored.
-// start and end may be zero (see ManualWindow).
+// Execute runs hunt name once, as ACE's `hunt execute` does: no offset,
+// nothing recorded, the submissions returned rather than stored. start
+// and end may be zero (see ManualWindow); the window used is returned.
 func (h *Hunter) Execute(ctx context.Context, name string, start, end time.Time, log *slog.Logger) ([]*collector.Submission, search.Window, error) {
 	r, ok := h.Rule(name)
 	if !ok {
@@ -99,4 +100,50 @@ func ParseTime(s string, loc *time.Location) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2024-05-01T10:00:00Z) or MM/DD/YYYY:HH:MM:SS", s)
 	}
 	return t, nil
+}
+
+// Instance is a configured hunter collector.
+type Instance struct {
+	Name   string // NAME of [collector_NAME]
+	Hunter *Hunter
+}
+
+// Instances picks the hunters out of a configuration's collectors.
+func Instances(cs []collector.Instance) []Instance {
+	var out []Instance
+	for _, c := range cs {
+		if h, ok := c.Collector.(*Hunter); ok {
+			out = append(out, Instance{Name: c.Name, Hunter: h})
+		}
+	}
+	return out
+}
+
+// Find returns the hunter holding hunt TYPE:NAME (ACE's notation); in
+// names the collector when several hunters of that type have the hunt.
+func Find(cs []collector.Instance, spec, in string) (Instance, string, error) {
+	typ, name, ok := strings.Cut(spec, ":")
+	if !ok || typ == "" || name == "" {
+		return Instance{}, "", fmt.Errorf("%q: want TYPE:NAME, e.g. sql:failed_logins", spec)
+	}
+	var found []Instance
+	for _, inst := range Instances(cs) {
+		if inst.Hunter.HuntType() != typ || (in != "" && inst.Name != in) {
+			continue
+		}
+		if _, ok := inst.Hunter.Rule(name); ok {
+			found = append(found, inst)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Instance{}, "", fmt.Errorf("no enabled %s hunter has a hunt named %q (see `ace-collector hunt list`)", typ, name)
+	case 1:
+		return found[0], name, nil
+	}
+	var names []string
+	for _, f := range found {
+		names = append(names, f.Name)
+	}
+	return Instance{}, "", fmt.Errorf("hunt %s is in several collectors (%s): name one with --collector", spec, strings.Join(names, ", "))
 }
