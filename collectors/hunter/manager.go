@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -61,6 +62,8 @@ func newManager(h *Hunter, env *collector.Env, now func() time.Time) *manager {
 func (h *Hunter) Run(ctx context.Context, env *collector.Env) error {
 	defer h.backend.Close()
 	m := newManager(h, env, time.Now)
+	h.reload() // the files may have changed since the configuration was loaded
+	m.logProblems(nil)
 	if err := m.sync(ctx); err != nil {
 		return err
 	}
@@ -95,12 +98,42 @@ func (m *manager) run(ctx context.Context) error {
 		case <-check.C:
 			if changed := m.h.reload(); len(changed) > 0 {
 				m.env.Log.Info("hunt rules changed; reloading those files only", "files", changed)
+				m.logProblems(changed)
 			}
 			// Every tick, so hunts whose times could not be read are retried.
 			if err := m.sync(ctx); err != nil && ctx.Err() == nil {
 				m.env.Log.Error("reading hunt times failed", "error", err)
 			}
 		}
+	}
+}
+
+// logProblems logs the rule files (of files, or all) that did not load,
+// and the warnings of those that did.
+func (m *manager) logProblems(files []string) {
+	m.h.mu.Lock()
+	set := m.h.set
+	m.h.mu.Unlock()
+	for _, f := range set.sortedFiles() {
+		if files != nil && !slices.Contains(files, f.path) {
+			continue
+		}
+		switch {
+		case f.err != nil && !f.skipped:
+			m.env.Log.Error("hunt rule not loaded; the other hunts run", "file", f.path, "error", f.err)
+		case f.rule != nil:
+			for _, w := range f.rule.Warnings {
+				m.env.Log.Warn("hunt rule warning", "file", f.path, "warning", w)
+			}
+		}
+	}
+	for _, d := range set.missingDirs {
+		if files == nil {
+			m.env.Log.Warn("rule directory does not exist (yet)", "dir", d)
+		}
+	}
+	for _, err := range set.walkErrs {
+		m.env.Log.Error("reading a rule directory failed", "error", err)
 	}
 }
 
@@ -277,15 +310,12 @@ func (h *Hunter) runOnce(ctx context.Context, env *collector.Env, r *rules.Rule,
 		}
 		return nil, err
 	}
-	for i, sub := range subs {
-		if err := env.Sink.Submit(ctx, sub); err != nil {
-			env.Count("submit_failures", 1)
-			if ctx.Err() == nil {
-				log.Warn("storing a hunt submission failed; the window is searched again on the next run",
-					"uuid", sub.UUID, "submitted", i, "of", len(subs), "error", err)
-			}
-			return nil, fmt.Errorf("hunt %s: submitting: %w", r.Name, err)
+	if err := submitAll(ctx, env, subs); err != nil {
+		env.Count("submit_failures", 1)
+		if ctx.Err() == nil {
+			log.Warn("storing a hunt's submissions failed; the window is searched again on the next run", "error", err)
 		}
+		return nil, fmt.Errorf("hunt %s: submitting: %w", r.Name, err)
 	}
 	next := Times{LastExecuted: now, LastEnd: target.End}
 	out := &outcome{times: next, submissions: len(subs)}
@@ -346,4 +376,45 @@ func (h *Hunter) backoff(r *rules.Rule, failures int) time.Duration {
 		d *= 2
 	}
 	return max(min(d, limit), h.cfg.FailureBackoff)
+}
+
+// submitters is how many submissions of one run are handed to the store
+// at once: each Submit waits for its commit, and concurrent ones share
+// commits (group commit), so a run of many submissions does not pay one
+// commit each.
+const submitters = 16
+
+// submitAll submits every submission and returns once all have returned:
+// nil only if the store took every one. After a failure the rest are not
+// submitted (the run is retried as a whole).
+func submitAll(ctx context.Context, env *collector.Env, subs []*collector.Submission) error {
+	if len(subs) == 1 {
+		return env.Sink.Submit(ctx, subs[0])
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan *collector.Submission)
+	var wg sync.WaitGroup
+	for range min(submitters, len(subs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for sub := range next {
+				if err := env.Sink.Submit(ctx, sub); err != nil {
+					cancel(fmt.Errorf("submission %s: %w", sub.UUID, err))
+				}
+			}
+		}()
+	}
+feed:
+	for _, sub := range subs {
+		select {
+		case next <- sub:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
 }

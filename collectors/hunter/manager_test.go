@@ -3,8 +3,10 @@ package hunter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -300,6 +302,7 @@ func TestFullCoverageAcrossRestart(t *testing.T) {
 		t.Fatalf("%d events submitted, want %d (every second of [%v, %v)): a gap", len(got), want, start, lastEnd)
 	}
 	// The first and last events covered are the window's ends.
+	slices.Sort(got)
 	if got[0] != "u003540" || got[len(got)-1] != everySecond(t0.Add(-time.Hour), 7200)[3540+want-1].user {
 		t.Errorf("first %s, last %s", got[0], got[len(got)-1])
 	}
@@ -333,6 +336,11 @@ func TestEditOneRuleKeepsOthersTimes(t *testing.T) {
 	env.Sink = sink2
 	m.startDue(context.Background())
 	<-sink2.entered // a is mid-run
+	// b and c have run with their rules as they were (all their
+	// submissions are in).
+	if _, err := sink2.WaitFor(context.Background(), 120); err != nil {
+		t.Fatal(err)
+	}
 	writeRule(t, dir, "b", strings.Replace(sqlRule("b", "full_coverage = yes\ntime_range = 00:01:00"), "Failed logins (b)", "Edited failed logins (b)", 1))
 	changed := h.reload()
 	if len(changed) != 1 || filepath.Base(changed[0]) != "b.ini" {
@@ -437,5 +445,37 @@ func TestBrokenRuleReportedOthersLoad(t *testing.T) {
 	}
 	if sk := h.Skipped(); len(sk) != 1 || filepath.Base(sk[0]) != "splunk_rule.ini" {
 		t.Errorf("skipped %v", sk)
+	}
+}
+
+// Run, on the real clock: it logs its start and stop, runs a due hunt at
+// once, and returns nil when stopped.
+func TestRunLogsStartStop(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	db := newEventDB(t, everySecond(now.Add(-10*time.Minute), 5))
+	dir := t.TempDir()
+	writeRule(t, dir, "r", sqlRule("r", "time_range = 01:00:00"))
+	writeRule(t, dir, "broken", "[rule]\ntype = sql\n")
+	h := newSQLHunter(t, dir, db, "update_frequency = 1h\n")
+	sink := collectortest.NewSink()
+	env := testEnv(t, sink, collectortest.NewState())
+	logs := collectortest.RecordLogs(env)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx, env) }()
+	if _, err := sink.WaitFor(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	logs.CheckStartStop(t, "hunt_type", "backend")
+	found := false
+	for _, m := range logs.Records() {
+		found = found || (m["msg"] == "hunt rule not loaded; the other hunts run" && strings.HasSuffix(fmt.Sprint(m["file"]), "broken.ini"))
+	}
+	if !found {
+		t.Error("the broken rule was not logged")
 	}
 }

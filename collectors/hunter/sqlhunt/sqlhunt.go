@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,6 +77,25 @@ func ParseConfig(sec *collector.Section, g collector.Global) Config {
 		}
 	}
 	return c
+}
+
+// ConfigFromDSN is the Config of a go-sql-driver/mysql DSN over TCP
+// (tests and tools that already hold one).
+func ConfigFromDSN(dsn string) (Config, error) {
+	mc, err := mysqldrv.ParseDSN(dsn)
+	if err != nil {
+		return Config{}, err
+	}
+	host, port, err := net.SplitHostPort(mc.Addr)
+	if err != nil {
+		return Config{}, fmt.Errorf("dsn address %q: %w", mc.Addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return Config{}, fmt.Errorf("dsn port %q: %w", port, err)
+	}
+	return Config{Driver: "mysql", Loc: time.UTC, MaxConns: 4,
+		DB: persistence.DBSection{Hostname: host, Port: p, Database: mc.DBName, Username: mc.User, Password: mc.Passwd}}, nil
 }
 
 // DSN is the driver's data source name.

@@ -5,19 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	mysqldrv "github.com/go-sql-driver/mysql"
-
 	"github.com/ace-collector/ace-collector/collectors/hunter/rules"
 	"github.com/ace-collector/ace-collector/collectors/hunter/search"
-	"github.com/ace-collector/ace-collector/persistence"
 	"github.com/ace-collector/ace-collector/persistence/mysqltest"
 )
 
@@ -28,17 +23,11 @@ const windowQuery = "SELECT id, event_time, username, src_ip FROM auth_events WH
 // MySQLConfig turns a test database DSN into the hunter's sql_* settings.
 func MySQLConfig(t testing.TB, dsn string) Config {
 	t.Helper()
-	c, err := mysqldrv.ParseDSN(dsn)
+	c, err := ConfigFromDSN(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, port, err := net.SplitHostPort(c.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := strconv.Atoi(port)
-	return Config{Driver: "mysql", Loc: time.UTC, MaxConns: 4,
-		DB: persistence.DBSection{Hostname: host, Port: p, Database: c.DBName, Username: c.User, Password: c.Passwd}}
+	return c
 }
 
 // backends gives the test a MariaDB backend (skipped without
