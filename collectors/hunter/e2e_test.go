@@ -195,7 +195,7 @@ func keys(m map[string]*api.Received) []string {
 }
 
 // fillEvents writes 30 failed logins of three users over the last 30
-// minutes, plus noise: failures two hours old, and recent successes.
+// minutes, plus noise: failures two hours old, successes minutes ahead.
 func fillEvents(t *testing.T, db *sql.DB, timeType string, now time.Time) {
 	t.Helper()
 	if _, err := db.Exec("CREATE TABLE auth_events (id INTEGER PRIMARY KEY, event_time " + timeType +
@@ -230,3 +230,53 @@ func mysqlKeys(t *testing.T, dsn string) string {
 }
 
 var _ = hunter.Kind // the kind registers itself on import
+
+// Two hunter sections run side by side in one daemon, each with its own
+// rules and its own hunt times, even for hunts of the same name.
+func TestTwoHuntersSideBySide(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().UTC().Truncate(time.Second)
+	path := filepath.Join(dir, "events.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_time_format=sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillEvents(t, db, "DATETIME", now)
+	db.Close()
+	var sections strings.Builder
+	for i, who := range []string{"alice", "bob"} {
+		rd := filepath.Join(dir, "hunts", who)
+		os.MkdirAll(rd, 0o750)
+		os.WriteFile(filepath.Join(rd, "r.ini"), []byte(fmt.Sprintf(`[rule]
+enabled = yes
+name = same_name
+description = Logins of %s
+type = sql
+frequency = 01:00:00
+time_range = 01:00:00
+query = SELECT event_time, username FROM auth_events WHERE username = '%s' AND event_time >= :start AND event_time < :end
+[observable_mapping]
+username = user
+`, who, who)), 0o600)
+		fmt.Fprintf(&sections, "[collector_h%d]\ntype = hunter\nhunt_type = sql\nrule_dirs = %s\nsql_driver = sqlite\nsql_path = %s\nconcurrency_limit = 1\n", i, rd, path)
+	}
+	n := newNode(t)
+	d := startDaemon(t, fmt.Sprintf("[global]\ndata_dir = %s\n[node_a]\nlocation = %s\n[collection_group_g]\n%s", dir, n.url, sections.String()))
+	// alice and bob each have 10 events in the last hour (and others two
+	// hours old or minutes ahead, outside the window).
+	eventually(t, "both hunters' submissions", func() bool { return len(n.received()) >= 20 })
+	for i, who := range []string{"alice", "bob"} {
+		st := d.Store().State(fmt.Sprintf("h%d", i))
+		eventually(t, who+"'s hunt time", func() bool {
+			_, ok, _ := st.Get(context.Background(), "hunt:same_name:last_end_time")
+			return ok
+		})
+	}
+	count := map[string]int{}
+	for _, r := range n.received() {
+		count[r.Description]++
+	}
+	if count["Logins of alice"] != 10 || count["Logins of bob"] != 10 {
+		t.Errorf("received %v", count)
+	}
+}

@@ -139,8 +139,8 @@ var _ collector.Collector = (*Hunter)(nil)
 func New(sec *collector.Section, g collector.Global) (collector.Collector, error) {
 	cfg := ParseConfig(sec, g)
 	backend, err := newBackend(cfg)
-	if err != nil {
-		sec.Errorf("hunt_type", "%v", err)
+	if err != nil { // only reading a CA file can fail
+		sec.Errorf(cfg.HuntType+"_ca_file", "%v", err)
 		return nil, nil
 	}
 	if backend == nil { // hunt_type already reported
