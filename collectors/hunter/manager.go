@@ -214,6 +214,9 @@ func (m *manager) startDue(ctx context.Context) time.Time {
 			continue
 		}
 		at := hs.next()
+		if at.IsZero() { // a cron schedule with no tick left
+			continue
+		}
 		if !at.After(now) {
 			ready = append(ready, due{hs, at})
 			continue
