@@ -75,7 +75,7 @@ acknowledging its source, and delivers it to ACE nodes through collection groups
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		runCmd(), validateCmd(), statusCmd(), queueCmd(), persistenceCmd(), migrateCmd(),
-		recoverCmd(), sinkCmd(), benchCmd(), kindsCmd(), sampleCmd(), versionCmd(),
+		recoverCmd(), sinkCmd(), benchCmd(), kindsCmd(), sampleCmd(), versionCmd(), huntCmd(),
 	)
 	return root
 }
