@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/ace-collector/ace-collector/collector"
 )
 
@@ -228,4 +230,25 @@ func peakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+// AddFlags defines the bench's command-line flags on f, bound to o, with
+// their defaults.
+func (o *Options) AddFlags(f *pflag.FlagSet) {
+	f.IntVarP(&o.N, "n", "n", 20000, "number of submissions")
+	f.IntVar(&o.Observables, "observables", 5, "observables per submission")
+	f.IntVar(&o.AttachSize, "attachment-size", 0, "bytes of one attachment per submission (0 = none)")
+	f.IntVar(&o.Groups, "groups", 1, "collection groups, each delivering to its own receiver")
+	f.IntVar(&o.Threads, "threads", 4, "thread_count of each group")
+	f.IntVar(&o.Batch, "batch", 64, "batch_size of each group")
+	f.Float64Var(&o.Rate, "rate", 0, "offered submissions per second (0 = as fast as possible)")
+	f.IntVar(&o.Producers, "producers", 64, "goroutines calling Sink.Submit (concurrent sources share store commits)")
+	f.StringVar(&o.Node, "node", "light", "receivers: light (parse ACE's request, store nothing) or store (api.Server, as sink)")
+	f.BoolVar(&o.NodeFsync, "node-fsync", false, "with --node store: fsync each received submission")
+	f.StringVar(&o.Store, "store", "embedded", "store: embedded (SQLite in a temp dir) or mysql")
+	f.StringVar(&o.DSN, "dsn", "", "go-sql-driver/mysql DSN for --store mysql")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the pipeline phase to FILE")
+	f.DurationVar(&o.CeilingFor, "ceiling-time", 3*time.Second, "how long to measure the loopback HTTP ceiling (0 = skip)")
+	f.DurationVar(&o.StallAfter, "stall-timeout", time.Minute, "fail when nothing is delivered for this long")
+	f.BoolVar(&o.KeepTempDir, "keep", false, "keep the temporary directory (store, receiver storage)")
 }

@@ -225,3 +225,23 @@ func fetch(ctx context.Context, url string, out io.Writer) error {
 	_, err = io.Copy(out, resp.Body)
 	return err
 }
+
+// KeyFilter selects persistence keys: of source, whose name contains name,
+// of type permanent, volatile or all; with older > 0, volatile keys not
+// updated for that long.
+func KeyFilter(source, name, typ string, older time.Duration) (persistence.KeyFilter, error) {
+	f := persistence.KeyFilter{Source: source, NameContains: name}
+	switch typ {
+	case "permanent", "volatile":
+		perm := typ == "permanent"
+		f.Permanent = &perm
+	case "all":
+	default:
+		return f, fmt.Errorf("--type %q: want permanent, volatile or all", typ)
+	}
+	if older > 0 {
+		volatile := false
+		f.Permanent, f.OlderThan = &volatile, time.Now().Add(-older)
+	}
+	return f, nil
+}

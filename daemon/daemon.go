@@ -133,9 +133,26 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 // Run runs collectors, delivery and the status server until ctx is
 // cancelled or one of them fails; then it stops the others (in-flight
 // deliveries get the grace period) and returns.
-func (d *Daemon) Run(ctx context.Context) error {
+func (d *Daemon) Run(ctx context.Context, opts ...RunOption) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var ro runOptions
+	for _, o := range opts {
+		o(&ro)
+	}
+	if ro.reload != nil {
+		// Owned by Run: stops with runCtx.
+		go func() {
+			for {
+				select {
+				case <-runCtx.Done():
+					return
+				case <-ro.reload:
+					d.Reload(runCtx)
+				}
+			}
+		}()
+	}
 	var srv *http.Server
 	if d.statusLn != nil {
 		srv = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -168,6 +185,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("ace-collector stopped")
 	return errors.Join(all...)
+}
+
+// RunOption changes how Run runs.
+type RunOption func(*runOptions)
+
+type runOptions struct{ reload <-chan os.Signal }
+
+// ReloadOn makes Run reload the configuration (Reload) each time ch
+// delivers, e.g. on SIGHUP.
+func ReloadOn(ch <-chan os.Signal) RunOption {
+	return func(o *runOptions) { o.reload = ch }
 }
 
 // Close releases the store, node databases, clients and listener. Call it

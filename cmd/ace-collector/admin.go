@@ -71,18 +71,9 @@ func persistenceCmd() *cobra.Command {
 	var limit int
 	var older time.Duration
 	filter := func() (persistence.KeyFilter, error) {
-		f := persistence.KeyFilter{Source: source, NameContains: name}
-		switch typ {
-		case "permanent", "volatile":
-			perm := typ == "permanent"
-			f.Permanent = &perm
-		case "all":
-		default:
-			return f, usageError{fmt.Errorf("--type %q: want permanent, volatile or all", typ)}
-		}
-		if older > 0 {
-			volatile := false
-			f.Permanent, f.OlderThan = &volatile, time.Now().Add(-older)
+		f, err := daemon.KeyFilter(source, name, typ, older)
+		if err != nil {
+			return f, usageError{err}
 		}
 		return f, nil
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -33,22 +32,10 @@ the log level take effect at once; other changes are logged as needing a restart
 				return err
 			}
 			defer d.Close()
-			ctx, cancel := context.WithCancel(cmd.Context())
-			defer cancel()
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			go func() {
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-hup:
-						d.Reload(ctx)
-					}
-				}
-			}()
-			return d.Run(ctx)
+			return d.Run(cmd.Context(), daemon.ReloadOn(hup))
 		},
 	}
 	configFlag(cmd, &files)

@@ -147,3 +147,24 @@ func Find(cs []collector.Instance, spec, in string) (Instance, string, error) {
 	}
 	return Instance{}, "", fmt.Errorf("hunt %s is in several collectors (%s): name one with --collector", spec, strings.Join(names, ", "))
 }
+
+// ParseWindow parses a manual run's --start and --end (either may be
+// empty: the hunt's own window), ACE's MM/DD/YYYY:HH:MM:SS read in time
+// zone tz (an IANA name, or Local).
+func ParseWindow(start, end, tz string) (from, to time.Time, err error) {
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return from, to, fmt.Errorf("-z %q: %w", tz, err)
+	}
+	if start != "" {
+		if from, err = ParseTime(start, loc); err != nil {
+			return from, to, fmt.Errorf("--start: %w", err)
+		}
+	}
+	if end != "" {
+		if to, err = ParseTime(end, loc); err != nil {
+			return from, to, fmt.Errorf("--end: %w", err)
+		}
+	}
+	return from, to, nil
+}
