@@ -82,6 +82,20 @@ type RuntimeOptions struct {
 	// orphans; otherwise every directory older than this process is.
 	SharedIncoming bool
 	OrphanAge      time.Duration
+	// OnStored, if set, is told of every submission just committed (live
+	// views). It runs on the submitting goroutine, so it must not block.
+	OnStored func(StoredEvent)
+}
+
+// StoredEvent is a submission the runtime has just committed.
+type StoredEvent struct {
+	Collector, Kind string
+	// Sub may be read during the call only (its source may reuse it);
+	// Payload, the stored JSON, is never modified and may be kept.
+	Sub     *Submission
+	Payload []byte
+	Groups  []GroupTarget // the groups it was queued for
+	Skipped []string      // those coverage skipped (done without delivery)
 }
 
 // Runtime owns the collectors: it is their Sink, makes every submission
@@ -210,6 +224,9 @@ func (s *sink) Submit(ctx context.Context, sub *Submission) error {
 		r.o.Stats.Add(s.name, "stored", 1)
 		for _, g := range skipped {
 			r.o.Stats.Add("group:"+g, "skipped_coverage", 1)
+		}
+		if f := r.o.OnStored; f != nil {
+			f(StoredEvent{Collector: s.name, Kind: s.kind, Sub: sub, Payload: payload, Groups: groups, Skipped: skipped})
 		}
 		r.o.Log.Debug("submission stored", "collector", s.name, "uuid", sub.UUID, "description", sub.Description, "groups", len(groups))
 	}

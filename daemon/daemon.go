@@ -54,8 +54,10 @@ type Daemon struct {
 	sources *groups.NodeSources
 	metrics *metrics
 
-	statusLn net.Listener
-	health   *health
+	statusLn  net.Listener
+	statusTLS bool
+	health    *health
+	live      *liveHub // nil without a status server
 
 	reloadMu sync.Mutex
 }
@@ -88,6 +90,12 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 	if d.sources, err = groups.OpenNodeSources(cfg.Groups, cfg.Databases, d.log); err != nil {
 		return nil, err
 	}
+	var onStored func(collector.StoredEvent)
+	var onDelivery func(groups.DeliveryEvent)
+	if !o.NoStatus {
+		d.live = newLiveHub(cfg.LiveRows, cfg.LiveHistory, groupNames(cfg), d.stats)
+		onStored, onDelivery = d.live.stored, d.live.delivery
+	}
 	d.rt, err = collector.NewRuntime(collector.RuntimeOptions{
 		Queue:                   d.store.ForCollector(),
 		IncomingDir:             cfg.IncomingDir,
@@ -100,6 +108,7 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 		KeyClearInterval:        cfg.KeyClearInterval,
 		CleanupInterval:         o.CleanupInterval,
 		SharedIncoming:          d.store.Dialect() == "mysql",
+		OnStored:                onStored,
 	})
 	if err != nil {
 		return nil, err
@@ -108,7 +117,7 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 	d.mgr, err = groups.New(groups.Options{
 		Config: cfg.Groups, Queue: d.store, Instance: cfg.Instance, Sources: d.sources.ByGroup,
 		Clients: o.Clients, Stats: d.stats, Log: d.log, Grace: cfg.Grace, PollInterval: o.PollInterval,
-		Delivered: d.metrics.delivered,
+		Delivered: d.metrics.delivered, OnDelivery: onDelivery,
 	})
 	if err != nil {
 		return nil, err
@@ -119,6 +128,9 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 			if d.statusLn, err = net.Listen("tcp", cfg.StatusListen); err != nil {
 				return nil, fmt.Errorf("status listener ([collection] status_listen): %w", err)
 			}
+		}
+		if err := d.wrapStatusTLS(); err != nil {
+			return nil, err
 		}
 	}
 	return d, nil
@@ -132,13 +144,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer cancel()
 	var srv *http.Server
 	if d.statusLn != nil {
-		srv = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
 		go func() {
 			if err := srv.Serve(d.statusLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				d.log.Error("status server stopped", "error", err)
 			}
 		}()
-		d.log.Info("status and metrics", "url", "http://"+d.statusLn.Addr().String()+"/status")
+		d.log.Info("status and metrics", "url", d.StatusURL()+"/status", "live", d.StatusURL()+"/live")
 	}
 	d.log.Info("ace-collector started", "version", d.o.Version, "instance", d.cfg.Instance,
 		"store", d.store.Dialect(), "collectors", len(d.cfg.Collectors), "groups", len(d.cfg.Groups.Enabled()))
