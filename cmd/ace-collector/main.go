@@ -76,7 +76,7 @@ acknowledging its source, and delivers it to ACE nodes through collection groups
 	root.AddCommand(
 		runCmd(), validateCmd(), statusCmd(), queueCmd(), persistenceCmd(), migrateCmd(),
 		recoverCmd(), sinkCmd(), benchCmd(), kindsCmd(), sampleCmd(), versionCmd(),
-		pingCmd(),
+		pingCmd(), topCmd(),
 	)
 	return root
 }
