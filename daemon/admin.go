@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"text/tabwriter"
 	"time"
 
@@ -184,7 +183,7 @@ func PrintStatus(ctx context.Context, files []string, asJSON bool, version strin
 		if asJSON {
 			path = "/status.json"
 		}
-		if err := fetch(ctx, "http://"+c.StatusListen+path, out); err == nil {
+		if err := fetchStatus(ctx, c, path, out); err == nil {
 			return nil
 		}
 	}
@@ -205,19 +204,3 @@ func PrintStatus(ctx context.Context, files []string, asJSON bool, version strin
 	return nil
 }
 
-func fetch(ctx context.Context, url string, out io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	_, err = io.Copy(out, resp.Body)
-	return err
-}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -232,6 +233,21 @@ func statusGet(ctx context.Context, c *Config, path string) (*http.Response, err
 	}
 	resp.Body = &cancelBody{resp.Body, cancel}
 	return resp, nil
+}
+
+// fetchStatus copies path of the running daemon's status listener to out
+// (with the token, over HTTPS when configured).
+func fetchStatus(ctx context.Context, c *Config, path string, out io.Writer) error {
+	resp, err := statusGet(ctx, c, path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", path, resp.Status)
+	}
+	_, err = io.Copy(out, resp.Body)
+	return err
 }
 
 type cancelBody struct {
