@@ -45,6 +45,7 @@ receivers on 127.0.0.1, after measuring the loopback HTTP ceiling; see README
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the pipeline phase to FILE")
 	f.DurationVar(&o.CeilingFor, "ceiling-time", 3*time.Second, "how long to measure the loopback HTTP ceiling (0 = skip)")
 	f.DurationVar(&o.StallAfter, "stall-timeout", time.Minute, "fail when nothing is delivered for this long")
+	f.IntVar(&o.Viewers, "viewers", 0, "live-page clients reading the daemon's /live/events during the run (0 = no status server)")
 	f.BoolVar(&o.KeepTempDir, "keep", false, "keep the temporary directory (store, receiver storage)")
 	return cmd
 }
