@@ -203,4 +203,3 @@ func PrintStatus(ctx context.Context, files []string, asJSON bool, version strin
 	rep.WriteText(out)
 	return nil
 }
-

@@ -143,9 +143,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var srv *http.Server
+	// Requests end with the daemon: live streams would otherwise hold
+	// the status server's shutdown.
+	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRequests()
 	if d.statusLn != nil {
 		srv = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
+			ErrorLog:    slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+			BaseContext: func(net.Listener) context.Context { return reqCtx }}
 		go func() {
 			if err := srv.Serve(d.statusLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				d.log.Error("status server stopped", "error", err)
@@ -165,6 +170,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Wait()
 	close(errs)
 	if srv != nil {
+		endRequests()
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		srv.Shutdown(sctx)
 		scancel()

@@ -17,6 +17,10 @@ const (
 	liveFlushEvery   = 200 * time.Millisecond
 	liveKeepAlive    = 15 * time.Second
 	liveWriteTimeout = 10 * time.Second
+	// liveRowsPerFlush caps the new rows of one write (so at most 500
+	// rows a second reach a viewer): a faster stream is more than a page
+	// can show, and the viewer skips ahead, told how many it skipped.
+	liveRowsPerFlush = 100
 )
 
 // viewFilter is what one viewer asked for: the stream carries nothing else.
@@ -140,8 +144,8 @@ func (d *Daemon) serveEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // appendEvents writes the events after cursor that pass f: at most
-// f.limit new rows (the page would drop older ones at once), counting what
-// it skipped, and the state changes of rows the viewer has.
+// f.limit (and liveRowsPerFlush) new rows, the newest, counting what it
+// skipped, and the state changes of rows the viewer has.
 func (d *Daemon) appendEvents(buf *bytes.Buffer, f *viewFilter, cursor uint64) uint64 {
 	evs, lost, next := d.live.since(cursor)
 	rows := 0
@@ -150,7 +154,7 @@ func (d *Daemon) appendEvents(buf *bytes.Buffer, f *viewFilter, cursor uint64) u
 			rows++
 		}
 	}
-	skip := max(rows-f.limit, 0) // the oldest rows of this batch
+	skip := max(rows-min(f.limit, liveRowsPerFlush), 0) // the oldest rows of this batch
 	skipped := int(lost) + skip
 	dropped := map[*liveRow]bool{}
 	for _, ev := range evs {

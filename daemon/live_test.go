@@ -436,3 +436,42 @@ func writeServerCert(t *testing.T, dir string) (string, string) {
 	}
 	return c, k
 }
+
+// A connected viewer does not hold up shutdown: its stream ends with the
+// daemon.
+func TestLiveViewerEndsWithDaemon(t *testing.T) {
+	conf, _ := liveConf(t, "")
+	cfg, err := daemon.LoadValid([]string{writeConfig(t, conf)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	d, err := daemon.New(context.Background(), cfg, daemon.Options{StatusListener: ln, LogOutput: testLogOutput()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	v := openLive(t, nil, d.StatusURL()+"/live/events", nil)
+	v.until(t, "hello", func(m map[string]any) bool { return m["t"] == "hello" })
+	cancel()
+	<-done
+	guard := time.NewTimer(30 * time.Second)
+	defer guard.Stop()
+	for {
+		select {
+		case _, ok := <-v.msgs:
+			if !ok {
+				return // the stream ended
+			}
+		case <-guard.C:
+			t.Fatal("the live stream outlived the daemon")
+		}
+	}
+}
