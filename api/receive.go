@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -17,9 +18,10 @@ const maxAnalysisBytes = 64 << 20
 
 // httpError is a rejection with ACE's status and plain-text message.
 type httpError struct {
-	code  int
-	msg   string
-	cause error // logged, never sent
+	code       int
+	msg        string
+	cause      error // logged, never sent
+	retryAfter int   // seconds; sent as Retry-After when set
 }
 
 func (e *httpError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.code, e.msg) }
@@ -93,6 +95,9 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, herr *httpError,
 		s.log.Warn("submission rejected", "status", herr.code, "reason", truncate(herr.msg, 300), "remote", r.RemoteAddr)
 	}
 	w.Header().Set("Connection", "close") // the rest of a rejected body is not read
+	if herr.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(herr.retryAfter))
+	}
 	http.Error(w, herr.msg, herr.code)
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
+	"github.com/google/uuid"
 )
 
 // ServerOptions configures an ACE-compatible receiving server.
@@ -51,6 +52,14 @@ type ServerOptions struct {
 	// OnSubmit is called after a submission is durably stored (and
 	// accepted) and before the 200 answer is sent.
 	OnSubmit func(*Received)
+	// Relay: Dir is only a staging area for Accept, which hands each
+	// submission on (the ingest collector). Once Accept returned nil the
+	// submission's directory is removed; no journal is kept; at start
+	// submission directories a crash left behind are removed.
+	Relay bool
+	// Routes, if set, adds handlers to the server's mux (behind its API
+	// key check and body limits).
+	Routes func(*http.ServeMux)
 }
 
 // Received is one accepted submission as stored in Dir/<UUID>/analysis.json.
@@ -126,10 +135,17 @@ func NewServer(o ServerOptions) (*Server, error) {
 		}
 		log.Warn("removed partial submission left by a crash", "dir", d)
 	}
-	jpath := filepath.Join(o.Dir, journalName)
-	j, err := openJournal(jpath, !o.NoSync)
-	if err != nil {
-		return nil, fmt.Errorf("api server: opening journal %s: %w", jpath, err)
+	var j *journal
+	if o.Relay {
+		if err := removeRelayLeftovers(o.Dir, log); err != nil {
+			return nil, err
+		}
+	} else {
+		jpath := filepath.Join(o.Dir, journalName)
+		var err error
+		if j, err = openJournal(jpath, !o.NoSync); err != nil {
+			return nil, fmt.Errorf("api server: opening journal %s: %w", jpath, err)
+		}
 	}
 	s := &Server{opts: o, log: log, journal: j}
 	for _, k := range o.APIKeys {
@@ -145,6 +161,10 @@ func NewServer(o ServerOptions) (*Server, error) {
 	mux.HandleFunc("GET /api/common/get_supported_api_version", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"result": 1})
 	})
+	s.validRoutes(mux)
+	if o.Routes != nil {
+		o.Routes(mux)
+	}
 	s.handler = s.limitBody(s.auth(mux))
 	return s, nil
 }
@@ -157,7 +177,32 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Count() int64 { return s.count.Load() }
 
 // Close closes the journal. The handler must no longer be serving.
-func (s *Server) Close() error { return s.journal.Close() }
+func (s *Server) Close() error {
+	if s.journal == nil {
+		return nil
+	}
+	return s.journal.Close()
+}
+
+// removeRelayLeftovers removes the submission directories (named by a
+// uuid) that a relay's crash left in dir: their senders got no 200 and
+// send them again. Nothing else in dir is touched.
+func removeRelayLeftovers(dir string, log *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("api server: reading %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if _, err := uuid.Parse(e.Name()); err != nil || !e.IsDir() {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("api server: removing %s: %w", e.Name(), err)
+		}
+		log.Warn("removed a relayed submission left by a crash (its sender was not answered)", "dir", e.Name())
+	}
+	return nil
+}
 
 // auth enforces the API keys (ace3 header x-ice-auth, ACE API v2 header
 // x-ace-auth), comparing SHA-256 digests in constant time: 401 when no key

@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/ace-collector/ace-collector/collector"
 	"github.com/google/uuid"
@@ -209,15 +210,34 @@ func (s *Server) commit(ctx context.Context, st *staging, rec *Received) error {
 	}
 	if s.opts.Accept != nil {
 		if err := s.opts.Accept(ctx, rec); err != nil {
-			herr := &httpError{code: http.StatusServiceUnavailable,
-				msg: "the receiver cannot take this submission now, retry later", cause: err}
-			if errors.Is(err, collector.ErrInvalid) {
-				herr = &httpError{code: http.StatusBadRequest, msg: truncate(err.Error(), 1000), cause: err}
-			}
-			return herr
+			return acceptError(err)
 		}
 	}
+	if s.opts.Relay {
+		if err := os.RemoveAll(final); err != nil {
+			s.log.Warn("removing a relayed submission's staging directory", "dir", final, "error", err)
+		}
+		return nil
+	}
 	return s.appendJournal(rec)
+}
+
+// AcceptStatus is the answer to a failure to take a submission: 400 when
+// the submission is invalid, otherwise 503 with a Retry-After in seconds
+// (longer when the store is full), so the client keeps it and retries.
+func AcceptStatus(err error) (code, retryAfter int, msg string) {
+	switch {
+	case errors.Is(err, collector.ErrInvalid):
+		return http.StatusBadRequest, 0, truncate(err.Error(), 1000)
+	case errors.Is(err, syscall.ENOSPC):
+		return http.StatusServiceUnavailable, 60, "the receiver's store is full, retry later"
+	}
+	return http.StatusServiceUnavailable, 5, "the receiver cannot take this submission now, retry later"
+}
+
+func acceptError(err error) error {
+	code, after, msg := AcceptStatus(err)
+	return &httpError{code: code, msg: msg, cause: err, retryAfter: after}
 }
 
 type journalFile struct {

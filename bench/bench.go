@@ -40,6 +40,9 @@ type Options struct {
 	KeepTempDir bool
 	NodeFsync   bool   // store receivers fsync each submission
 	Node        string // light or store
+	// Viewers is how many live-page clients read the daemon's live stream
+	// during the run (0: no status server at all).
+	Viewers int
 }
 
 // Result is what one bench run measured.
@@ -56,6 +59,7 @@ type Result struct {
 	SubmissionsPerS float64
 	DeliveriesPerS  float64
 	EnqueuePerS     float64
+	ViewerRows      int64 // rows the live viewers received, all together
 }
 
 func (o *Options) check() error {
@@ -70,8 +74,8 @@ func (o *Options) check() error {
 	positive("threads", o.Threads)
 	positive("batch", o.Batch)
 	positive("producers", o.Producers)
-	if o.Observables < 0 || o.AttachSize < 0 || o.Rate < 0 {
-		errs = append(errs, errors.New("--observables, --attachment-size and --rate must not be negative"))
+	if o.Observables < 0 || o.AttachSize < 0 || o.Rate < 0 || o.Viewers < 0 {
+		errs = append(errs, errors.New("--observables, --attachment-size, --rate and --viewers must not be negative"))
 	}
 	if o.Threads > 256 || o.Batch > 10000 {
 		errs = append(errs, errors.New("--threads is at most 256 and --batch at most 10000 (thread_count, batch_size limits)"))
@@ -172,6 +176,11 @@ func Print(w io.Writer, o *Options, r *Result) {
 	fmt.Fprintf(w, "ace-collector bench: %d submissions, %d observables, attachment %d B, %d group(s) × %d threads, batch %d, producers %d, rate %s, store %s\n",
 		o.N, o.Observables, o.AttachSize, o.Groups, o.Threads, o.Batch, o.Producers, rateText(o.Rate), o.Store)
 	fmt.Fprintf(w, "  receivers:      %s\n", receiverText(o))
+	if o.Viewers > 0 {
+		fmt.Fprintf(w, "  live viewers:   %d reading /live/events (%d rows received in all)\n", o.Viewers, r.ViewerRows)
+	} else {
+		fmt.Fprintf(w, "  live viewers:   none (no status server)\n")
+	}
 	fmt.Fprintf(w, "  end-to-end:     %.0f submissions/s (%.0f deliveries/s; %d deliveries in %s, first submit → last delivery)\n",
 		r.SubmissionsPerS, r.DeliveriesPerS, r.Deliveries, r.EndToEnd.Round(time.Millisecond))
 	fmt.Fprintf(w, "  enqueue only:   %.0f submissions/s (%s)\n", r.EnqueuePerS, r.Enqueue.Round(time.Millisecond))
@@ -250,5 +259,6 @@ func (o *Options) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the pipeline phase to FILE")
 	f.DurationVar(&o.CeilingFor, "ceiling-time", 3*time.Second, "how long to measure the loopback HTTP ceiling (0 = skip)")
 	f.DurationVar(&o.StallAfter, "stall-timeout", time.Minute, "fail when nothing is delivered for this long")
+	f.IntVar(&o.Viewers, "viewers", 0, "live-page clients reading the daemon's /live/events during the run (0 = no status server)")
 	f.BoolVar(&o.KeepTempDir, "keep", false, "keep the temporary directory (store, receiver storage)")
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,8 @@ func TestBenchSmall(t *testing.T) {
 			Store: "embedded", CeilingFor: 200 * time.Millisecond}},
 		{"two groups attachments paced", Options{N: 100, Observables: 2, AttachSize: 2048, Groups: 2, Threads: 2,
 			Batch: 8, Producers: 3, Rate: 400, Store: "embedded", Node: "store"}},
+		{"live viewers", Options{N: 200, Observables: 3, Groups: 1, Threads: 2, Batch: 16, Producers: 4,
+			Store: "embedded", Viewers: 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,7 +47,11 @@ func TestBenchSmall(t *testing.T) {
 			}
 			var out bytes.Buffer
 			Print(&out, &o, res)
-			for _, w := range []string{"end-to-end:", "enqueue only:", "p99", "peak RSS:", "receivers:      " + o.Node} {
+			viewers := "live viewers:   none"
+			if o.Viewers > 0 {
+				viewers = fmt.Sprintf("live viewers:   %d reading /live/events", o.Viewers)
+			}
+			for _, w := range []string{"end-to-end:", "enqueue only:", "p99", "peak RSS:", "receivers:      " + o.Node, viewers} {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("summary lacks %q:\n%s", w, out.String())
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,14 @@ func runBenchPipeline(ctx context.Context, o *Options, dir string, payload []byt
 		cfg.Store.Config = persistence.Config{Driver: "mysql", DSN: o.DSN}
 	}
 	cfg.Instance = fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano())
-	d, err := daemon.New(ctx, cfg, daemon.Options{Version: "bench", Log: o.Log, NoStatus: true})
+	dopts := daemon.Options{Version: "bench", Log: o.Log, NoStatus: o.Viewers == 0}
+	if o.Viewers > 0 {
+		if dopts.StatusListener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return fmt.Errorf("bench: status listener: %w", err)
+		}
+		defer dopts.StatusListener.Close()
+	}
+	d, err := daemon.New(ctx, cfg, dopts)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -69,6 +77,13 @@ func runBenchPipeline(ctx context.Context, o *Options, dir string, payload []byt
 	defer func() { cancel(); wg.Wait() }()
 	wg.Add(1)
 	go func() { defer wg.Done(); d.Run(pctx) }()
+	if o.Viewers > 0 {
+		vs, err := startViewers(pctx, d.StatusURL(), o.Viewers)
+		if err != nil {
+			return err
+		}
+		defer func() { vs.stop(); res.ViewerRows = vs.rows.Load() }()
+	}
 
 	src := &benchSource{o: o, sink: d.Sink("bench"), track: track, payload: payload,
 		dir: filepath.Join(dir, "src")}

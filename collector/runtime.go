@@ -96,6 +96,20 @@ type RuntimeOptions struct {
 	// OrphanAge is also the interval of the periodic sweep.
 	SharedIncoming bool
 	OrphanAge      time.Duration
+	// OnStored, if set, is told of every submission just committed (live
+	// views). It runs on the submitting goroutine, so it must not block.
+	OnStored func(StoredEvent)
+}
+
+// StoredEvent is a submission the runtime has just committed.
+type StoredEvent struct {
+	Collector, Kind string
+	// Sub may be read during the call only (its source may reuse it);
+	// Payload, the stored JSON, is never modified and may be kept.
+	Sub     *Submission
+	Payload []byte
+	Groups  []GroupTarget // the groups it was queued for
+	Skipped []string      // those coverage skipped (done without delivery)
 }
 
 // Runtime owns the collectors: it is their Sink, makes every submission
@@ -205,7 +219,7 @@ func (s *sink) Submit(ctx context.Context, sub *Submission) error {
 			return fmt.Errorf("%w: submission %s: encoding: %w", ErrInvalid, sub.UUID, err)
 		}
 	}
-	if err := s.enqueue(ctx, &w, dir); err != nil {
+	if err := s.enqueue(ctx, sub, &w, dir); err != nil {
 		if orig != nil {
 			sub.Files = orig // not committed: the source keeps its files
 		}
@@ -244,7 +258,7 @@ func (s *sink) defaults(sub *Submission) {
 
 // enqueue commits w; on failure or a remembered dedup key it removes the
 // staged directory dir (if any): nothing was committed that needs it.
-func (s *sink) enqueue(ctx context.Context, w *QueuedWork, dir string) error {
+func (s *sink) enqueue(ctx context.Context, sub *Submission, w *QueuedWork, dir string) error {
 	r := s.r
 	dup, skipped, err := r.o.Queue.Enqueue(ctx, *w)
 	if err != nil {
@@ -266,6 +280,9 @@ func (s *sink) enqueue(ctx context.Context, w *QueuedWork, dir string) error {
 	r.o.Stats.Add(s.name, "stored", 1)
 	for _, g := range skipped {
 		r.o.Stats.Add("group:"+g, "skipped_coverage", 1)
+	}
+	if f := r.o.OnStored; f != nil {
+		f(StoredEvent{Collector: s.name, Kind: s.kind, Sub: sub, Payload: w.Payload, Groups: w.Groups, Skipped: skipped})
 	}
 	r.o.Log.Debug("submission stored", "collector", s.name, "uuid", w.UUID, "groups", len(w.Groups))
 	return nil

@@ -45,6 +45,10 @@ type Submission struct {
 	Queue        string          `json:"queue,omitempty"`
 	Instructions string          `json:"instructions,omitempty"`
 	CompanyID    int             `json:"company_id,omitempty"`
+	// Rank is the priority the source gave the event (intrusion priority,
+	// CEF or syslog severity, ...) as the source states it; 0 means none.
+	// It is shown in the live view and not sent to ACE.
+	Rank int `json:"rank,omitempty"`
 
 	Files            []File   `json:"files,omitempty"`
 	GroupAssignments []string `json:"group_assignments,omitempty"`

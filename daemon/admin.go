@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -188,7 +188,7 @@ func PrintStatus(ctx context.Context, files []string, asJSON bool, version strin
 		if asJSON {
 			path = "/status.json"
 		}
-		if err := fetch(ctx, "http://"+c.StatusListen+path, out); err == nil {
+		if err := fetchStatus(ctx, c, path, out); err == nil {
 			return nil
 		}
 	}
@@ -209,23 +209,6 @@ func PrintStatus(ctx context.Context, files []string, asJSON bool, version strin
 	return nil
 }
 
-func fetch(ctx context.Context, url string, out io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	_, err = io.Copy(out, resp.Body)
-	return err
-}
-
 // KeyFilter selects persistence keys: of source, whose name contains name,
 // of type permanent, volatile or all; with older > 0, volatile keys not
 // updated for that long.
@@ -244,4 +227,27 @@ func KeyFilter(source, name, typ string, older time.Duration) (persistence.KeyFi
 		f.Permanent, f.OlderThan = &volatile, time.Now().Add(-older)
 	}
 	return f, nil
+}
+
+// PrintValidate is `ace-collector validate`: every warning and error, the
+// summary line and a verdict; it returns the number of errors.
+func PrintValidate(files []string, out io.Writer) (int, error) {
+	c, p, err := Load(files, LoadOptions{})
+	if err != nil {
+		return 0, err
+	}
+	for _, w := range p.Warnings() {
+		fmt.Fprintln(out, "warning:", w)
+	}
+	for _, e := range p.List() {
+		fmt.Fprintln(out, "error:", e)
+	}
+	fmt.Fprintln(out, c.Summary())
+	n := len(p.List())
+	if n > 0 {
+		fmt.Fprintf(out, "%d error(s), %d warning(s) in %s\n", n, len(p.Warnings()), strings.Join(files, ", "))
+	} else {
+		fmt.Fprintf(out, "%s: configuration is valid (%d warning(s))\n", strings.Join(files, ", "), len(p.Warnings()))
+	}
+	return n, nil
 }

@@ -34,6 +34,12 @@ type Config struct {
 	Databases    map[string]persistence.DBSection
 	IncomingDir  string
 	StatusListen string
+	// StatusToken, StatusCert and StatusKey protect the status listener
+	// (required off loopback: the live page shows what is collected);
+	// LiveRows and LiveHistory bound the live view (see live.go).
+	StatusToken           string
+	StatusCert, StatusKey string
+	LiveRows, LiveHistory int
 	// Expiry of volatile persistence keys (ACE's persistence_* settings).
 	KeyExpiration           time.Duration
 	KeyUnmodifiedExpiration time.Duration
@@ -156,6 +162,7 @@ func (c *Config) parseCollection(cf *collector.ConfigFile) {
 	col.Lenient(" (an ACE [collection] setting)")
 	c.IncomingDir = underDataDir(c.DataDir, col.String("incoming_dir", filepath.Join("var", "collection", "incoming")))
 	c.StatusListen = col.ListenAddr("status_listen", "127.0.0.1:8765")
+	c.parseStatusAccess(col)
 	c.KeyClearInterval = col.Duration("persistence_clear_seconds", time.Minute)
 	c.KeyExpiration = col.Duration("persistence_expiration_seconds", 24*time.Hour)
 	c.KeyUnmodifiedExpiration = col.Duration("persistence_unmodified_expiration_seconds", 4*time.Hour)

@@ -57,8 +57,10 @@ type Daemon struct {
 	sources *groups.NodeSources
 	metrics *metrics
 
-	statusLn net.Listener
-	health   *health
+	statusLn  net.Listener
+	statusTLS bool
+	health    *health
+	live      *liveHub // nil without a status server
 
 	reloadMu sync.Mutex
 }
@@ -94,6 +96,12 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 	for g, src := range o.NodeSources {
 		d.sources.ByGroup[g] = src
 	}
+	var onStored func(collector.StoredEvent)
+	var onDelivery func(groups.DeliveryEvent)
+	if !o.NoStatus {
+		d.live = newLiveHub(cfg.LiveRows, cfg.LiveHistory, groupNames(cfg), d.stats)
+		onStored, onDelivery = d.live.stored, d.live.delivery
+	}
 	d.rt, err = collector.NewRuntime(collector.RuntimeOptions{
 		Queue:                   d.store.ForCollector(),
 		IncomingDir:             cfg.IncomingDir,
@@ -106,6 +114,7 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 		KeyClearInterval:        cfg.KeyClearInterval,
 		CleanupInterval:         o.CleanupInterval,
 		SharedIncoming:          d.store.Dialect() == "mysql",
+		OnStored:                onStored,
 	})
 	if err != nil {
 		return nil, err
@@ -114,7 +123,7 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 	d.mgr, err = groups.New(groups.Options{
 		Config: cfg.Groups, Queue: d.store, Instance: cfg.Instance, Sources: d.sources.ByGroup,
 		Clients: o.Clients, Stats: d.stats, Log: d.log, Grace: cfg.Grace, PollInterval: o.PollInterval,
-		Delivered: d.metrics.delivered,
+		Delivered: d.metrics.delivered, OnDelivery: onDelivery,
 	})
 	if err != nil {
 		return nil, err
@@ -125,6 +134,9 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 			if d.statusLn, err = net.Listen("tcp", cfg.StatusListen); err != nil {
 				return nil, fmt.Errorf("status listener ([collection] status_listen): %w", err)
 			}
+		}
+		if err := d.wrapStatusTLS(); err != nil {
+			return nil, err
 		}
 	}
 	return d, nil
@@ -154,14 +166,20 @@ func (d *Daemon) Run(ctx context.Context, opts ...RunOption) error {
 		}()
 	}
 	var srv *http.Server
+	// Requests end with the daemon: live streams would otherwise hold
+	// the status server's shutdown.
+	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRequests()
 	if d.statusLn != nil {
-		srv = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:    slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+			BaseContext: func(net.Listener) context.Context { return reqCtx }}
 		go func() {
 			if err := srv.Serve(d.statusLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				d.log.Error("status server stopped", "error", err)
 			}
 		}()
-		d.log.Info("status and metrics", "url", "http://"+d.statusLn.Addr().String()+"/status")
+		d.log.Info("status and metrics", "url", d.StatusURL()+"/status", "live", d.StatusURL()+"/live")
 	}
 	d.log.Info("ace-collector started", "version", d.o.Version, "instance", d.cfg.Instance,
 		"store", d.store.Dialect(), "collectors", len(d.cfg.Collectors), "groups", len(d.cfg.Groups.Enabled()))
@@ -175,6 +193,7 @@ func (d *Daemon) Run(ctx context.Context, opts ...RunOption) error {
 	wg.Wait()
 	close(errs)
 	if srv != nil {
+		endRequests()
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		srv.Shutdown(sctx)
 		scancel()

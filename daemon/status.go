@@ -193,9 +193,11 @@ func OneLine(s string, max int) string {
 	return s
 }
 
-// Handler serves /status, /status.json, /metrics and /healthz.
+// Handler serves /status, /status.json, /metrics, /healthz and the live
+// view (/live), behind status_token when one is set.
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
+	d.liveRoutes(mux)
 	mux.Handle("GET /metrics", d.metrics.handler())
 	report := func(w http.ResponseWriter, r *http.Request) *Report {
 		rep, err := d.Report(r.Context())
@@ -225,5 +227,5 @@ func (d *Daemon) Handler() http.Handler {
 		}
 		json.NewEncoder(w).Encode(h)
 	})
-	return mux
+	return d.authorize(mux)
 }

@@ -46,6 +46,9 @@ type Options struct {
 	// Delivered, if set, is told how long each delivered submission took
 	// from being stored to being delivered (the latency histogram).
 	Delivered func(group string, sinceStored time.Duration)
+	// OnDelivery, if set, is told of delivery state changes after they are
+	// recorded (live views); it runs on a delivery worker: never block.
+	OnDelivery func(DeliveryEvent)
 	// Grace is how long in-flight deliveries may take after shutdown starts.
 	Grace time.Duration
 	// PollInterval bounds how long an idle worker waits before looking

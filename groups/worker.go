@@ -47,7 +47,9 @@ func (g *group) work(ctx, hard context.Context, owner string) {
 		for start := 0; start < len(items); start += finishEvery {
 			chunk := items[start:min(start+finishEvery, len(items))]
 			results := g.deliverBatch(ctx, hard, chunk)
-			g.finish(ctx, owner, results)
+			if g.finish(ctx, owner, results) {
+				g.emitOutcomes(chunk, results)
+			}
 		}
 	}
 }
@@ -86,15 +88,18 @@ func (g *group) blocked(ctx context.Context) (time.Time, bool) {
 // finishEvery is how many delivered items share one outcome transaction.
 const finishEvery = 8
 
-// finish records outcomes; it must work during shutdown too.
-func (g *group) finish(ctx context.Context, owner string, results []persistence.Result) {
+// finish records outcomes, reporting whether that worked; it must work
+// during shutdown too.
+func (g *group) finish(ctx context.Context, owner string, results []persistence.Result) bool {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := g.m.o.Queue.Finish(fctx, g.cfg.Name, owner, results); err != nil {
 		// The claims stay LOCKED; they are released at the next start or
 		// taken over as stale, and the items delivered again.
 		g.log.Error("recording delivery outcomes failed", "error", err, "items", len(results))
+		return false
 	}
+	return true
 }
 
 // idle waits until new work is committed, the earliest backed-off item is
@@ -276,6 +281,7 @@ func (g *group) submit(ctx context.Context, it persistence.Item, sub *collector.
 	if g.cfg.CompanyID != 0 {
 		sub.CompanyID = g.cfg.CompanyID
 	}
+	g.m.emit(DeliveryEvent{Group: g.cfg.Name, UUID: sub.UUID, State: "LOCKED", Node: node.Name})
 	start := time.Now()
 	out, err := g.client.Submit(ctx, node.Location, sub)
 	transient := err != nil && api.Transient(err)

@@ -373,4 +373,3 @@ func (s *Store) idFor(ctx context.Context, q sqlx.ExtContext, cache map[string]i
 func (s *Store) GroupID(ctx context.Context, name string) (int64, error) {
 	return s.idFor(ctx, s.db, s.groups, "work_distribution_groups", name)
 }
-

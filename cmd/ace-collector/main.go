@@ -64,9 +64,6 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "ace-collector",
 		Short: "Collect security telemetry and deliver it to ACE",
-		Long: `ace-collector collects security telemetry (mail, syslog/CEF/LEEF, Suricata EVE,
-PCAP, eStreamer, dropped files), stores every submission durably before
-acknowledging its source, and delivers it to ACE nodes through collection groups.`,
 		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -76,6 +73,7 @@ acknowledging its source, and delivers it to ACE nodes through collection groups
 	root.AddCommand(
 		runCmd(), validateCmd(), statusCmd(), queueCmd(), persistenceCmd(), migrateCmd(),
 		recoverCmd(), sinkCmd(), benchCmd(), kindsCmd(), sampleCmd(), versionCmd(), huntCmd(),
+		pingCmd(), topCmd(),
 	)
 	return root
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -51,24 +49,11 @@ func validateCmd() *cobra.Command {
 Warnings (ACE settings this project does not use or replaces) do not fail it.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, p, err := daemon.Load(files, daemon.LoadOptions{})
-			if err != nil {
-				return err
+			n, err := daemon.PrintValidate(files, cmd.OutOrStdout())
+			if err == nil && n > 0 {
+				err = exitError(1)
 			}
-			out := cmd.OutOrStdout()
-			for _, w := range p.Warnings() {
-				fmt.Fprintln(out, "warning:", w)
-			}
-			for _, e := range p.List() {
-				fmt.Fprintln(out, "error:", e)
-			}
-			fmt.Fprintln(out, c.Summary())
-			if n := len(p.List()); n > 0 {
-				fmt.Fprintf(out, "%d error(s), %d warning(s) in %s\n", n, len(p.Warnings()), strings.Join(files, ", "))
-				return exitError(1)
-			}
-			fmt.Fprintf(out, "%s: configuration is valid (%d warning(s))\n", strings.Join(files, ", "), len(p.Warnings()))
-			return nil
+			return err
 		},
 	}
 	configFlag(cmd, &files)
