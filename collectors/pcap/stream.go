@@ -254,11 +254,15 @@ func sniff(p []byte, midClient bool) int {
 func (h *half) readHello(s *Summary) {
 	var hs []byte // the handshake messages, records unwrapped
 	rest := h.buf
+	notHandshake := false // what follows is no handshake record
 	for len(rest) >= 5 {
 		n := int(binary.BigEndian.Uint16(rest[3:5]))
 		if rest[0] != 22 || n > 1<<14+2048 {
-			h.mode, h.buf = modeDone, nil
-			return
+			// Whatever follows, the records read so far are judged on
+			// their own, so the answer does not depend on where the
+			// segments were cut.
+			notHandshake = true
+			break
 		}
 		if len(rest) < 5+n {
 			break
@@ -266,7 +270,7 @@ func (h *half) readHello(s *Summary) {
 		hs, rest = append(hs, rest[5:5+n]...), rest[5+n:]
 	}
 	complete := len(hs) >= 4 && len(hs) >= 4+(int(hs[1])<<16|int(hs[2])<<8|int(hs[3]))
-	if complete || len(h.buf) > maxTLSHello {
+	if complete || notHandshake || len(h.buf) > maxTLSHello {
 		// ParseSNI reads one record: this one holds the whole handshake.
 		if name, ok := ParseSNI(append([]byte{22, 3, 1, 0, 0}, hs...)); ok {
 			s.addString(&s.TLSSNI, "sni:", name)
