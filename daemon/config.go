@@ -18,6 +18,7 @@ import (
 
 	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/groups"
+	_ "github.com/ace-collector/ace-collector/groups/all" // every group type
 	"github.com/ace-collector/ace-collector/persistence"
 )
 
@@ -106,7 +107,7 @@ func load(paths []string, datas [][]byte, o LoadOptions) (*Config, *collector.Pr
 	c.parseCollection(cf)
 	c.Databases = persistence.ParseDatabases(cf)
 	c.Store = persistence.ParseStore(cf, c.DataDir, c.Databases)
-	c.Groups = groups.ParseConfig(cf, c.Global.Node)
+	c.Groups = groups.ParseConfig(cf, c.Global)
 	c.Tuning = collector.ParseTuning(cf)
 	c.parseCollectors(cf)
 	checkACESections(cf)

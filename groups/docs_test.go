@@ -23,7 +23,7 @@ func TestGroupTypePageDocumentsEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	cf := collector.NewConfigFile(f, &collector.Problems{})
-	groups.ParseConfig(cf, "")
+	groups.ParseConfig(cf, collector.Global{})
 	for _, sec := range []string{"collection_group_g", "node_n"} {
 		keys := cf.Section(sec).KnownKeys()
 		if len(keys) < 3 {

@@ -27,9 +27,10 @@ func backoff(n int, min, max time.Duration) time.Duration {
 	return half + rand.N(half+1)
 }
 
-// nodeHealth tracks, per node location, deliveries in flight (for least-
-// loaded choice) and a circuit breaker: after a transient failure the node
-// is skipped until its backoff passes, then tried again with one item.
+// nodeHealth tracks, per node location, deliveries in flight (for the
+// least-loaded choice), the smooth weighted round robin's running weight,
+// and a circuit breaker: after a transient failure the node is skipped
+// until its backoff passes, then tried again with one item.
 type nodeHealth struct {
 	mu    sync.Mutex
 	nodes map[string]*nodeState
@@ -40,6 +41,7 @@ type nodeState struct {
 	inFlight  int
 	failures  int
 	downUntil time.Time
+	current   int // smooth weighted round robin: the node's running weight
 }
 
 func newNodeHealth() *nodeHealth { return &nodeHealth{nodes: map[string]*nodeState{}} }
@@ -53,14 +55,20 @@ func (h *nodeHealth) state(loc string) *nodeState {
 	return st
 }
 
-// pick returns the index of the usable candidate with the fewest deliveries
-// in flight (ties: lowest reported workload, then list order), marking it
-// in flight, or -1 and the earliest time a candidate becomes usable.
-func (h *nodeHealth) pick(cands []Node, now time.Time) (int, time.Time) {
+// pick returns the index of the candidate to deliver to, marking it in
+// flight, or -1 and the earliest time a candidate becomes usable.
+//
+// Candidates backing off are skipped, and so is avoid (the node that just
+// failed this item) while another candidate is usable. Among the rest the
+// fewest deliveries in flight per unit of weight wins (a slow node gets
+// less), then the lowest reported workload; what is still tied is decided
+// by smooth weighted round robin, so nodes that keep up share deliveries
+// exactly in proportion to their weights.
+func (h *nodeHealth) pick(cands []Node, now time.Time, avoid string) (int, time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	best := -1
 	var soonest time.Time
+	usable := make([]int, 0, len(cands))
 	for i, n := range cands {
 		st := h.state(n.Location)
 		st.name = n.Name
@@ -70,19 +78,71 @@ func (h *nodeHealth) pick(cands []Node, now time.Time) (int, time.Time) {
 			}
 			continue
 		}
-		if best < 0 {
-			best = i
+		usable = append(usable, i)
+	}
+	if avoid != "" && len(usable) > 1 {
+		others := usable[:0:0]
+		for _, i := range usable {
+			if cands[i].Location != avoid {
+				others = append(others, i)
+			}
+		}
+		if len(others) > 0 {
+			usable = others
+		}
+	}
+	if len(usable) == 0 {
+		return -1, soonest
+	}
+	var ties []int
+	for _, i := range usable {
+		if len(ties) == 0 {
+			ties = append(ties, i)
 			continue
 		}
-		b := h.state(cands[best].Location)
-		if st.inFlight < b.inFlight || (st.inFlight == b.inFlight && n.Workload < cands[best].Workload) {
+		switch c := h.compare(cands[i], cands[ties[0]]); {
+		case c < 0:
+			ties = append(ties[:0], i)
+		case c == 0:
+			ties = append(ties, i)
+		}
+	}
+	best, total := -1, 0
+	for _, i := range ties {
+		st := h.state(cands[i].Location)
+		st.current += cands[i].weight()
+		total += cands[i].weight()
+		if best < 0 || st.current > h.state(cands[best].Location).current {
 			best = i
 		}
 	}
-	if best >= 0 {
-		h.state(cands[best].Location).inFlight++
-	}
+	st := h.state(cands[best].Location)
+	st.current -= total
+	st.inFlight++
 	return best, soonest
+}
+
+// compare orders two usable nodes: in flight per unit of weight, then
+// reported workload (negative: a first).
+func (h *nodeHealth) compare(a, b Node) int {
+	fa, fb := h.state(a.Location).inFlight*b.weight(), h.state(b.Location).inFlight*a.weight()
+	if fa != fb {
+		return fa - fb
+	}
+	return a.Workload - b.Workload
+}
+
+// usableBesides reports whether a candidate other than loc is out of its
+// backoff window at now: a retried item can go there at once.
+func (h *nodeHealth) usableBesides(cands []Node, loc string, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, n := range cands {
+		if n.Location != loc && !now.Before(h.state(n.Location).downUntil) {
+			return true
+		}
+	}
+	return false
 }
 
 // allDown reports whether every node is in its backoff window, and when

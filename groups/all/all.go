@@ -1,0 +1,6 @@
+// Package all imports every group type so each registers itself.
+package all
+
+import (
+	_ "github.com/ace-collector/ace-collector/groups/ace" // type ace
+)
