@@ -99,6 +99,7 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 		Queue:                   d.store.ForCollector(),
 		IncomingDir:             cfg.IncomingDir,
 		Groups:                  cfg.GroupTargets(),
+		Routing:                 cfg.Routing,
 		Global:                  cfg.Global,
 		Log:                     d.log,
 		Stats:                   d.stats,
