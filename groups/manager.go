@@ -68,6 +68,7 @@ type group struct {
 	log      *slog.Logger
 	block    *blocker
 	retries  *retryMemory
+	fixed    bool // the type names its own targets (not nodes)
 }
 
 // New validates options and builds the per-group clients.
@@ -127,7 +128,7 @@ func (m *Manager) newGroup(gc GroupConfig) (*group, error) {
 		if !ok {
 			return nil, fmt.Errorf("type %s delivers to no nodes and names no targets", gc.Type)
 		}
-		g.source = StaticNodes(tg.Targets())
+		g.source, g.fixed = StaticNodes(tg.Targets()), true
 		return g, nil
 	}
 	g.source = o.Sources[gc.Name]

@@ -136,6 +136,9 @@ func (g *group) nodes(ctx context.Context) (nodeList, error) {
 	if err != nil {
 		return nodeList{}, err
 	}
+	if g.fixed {
+		return nodeList{usable: all}, nil // a type's own targets: not ACE locations
+	}
 	l := nodeList{usable: make([]Node, 0, len(all))}
 	for _, n := range all {
 		if len(g.cfg.TargetNodes) > 0 && !slices.Contains(g.cfg.TargetNodes, n.Name) {

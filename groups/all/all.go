@@ -2,5 +2,6 @@
 package all
 
 import (
-	_ "github.com/ace-collector/ace-collector/groups/ace" // type ace
+	_ "github.com/ace-collector/ace-collector/groups/ace"      // type ace
+	_ "github.com/ace-collector/ace-collector/groups/filedrop" // type filedrop
 )
