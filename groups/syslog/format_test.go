@@ -76,7 +76,7 @@ func TestCEFRoundTrip(t *testing.T) {
 		"src": "10.0.0.1", "spt": "51515", "dst": "203.0.113.9", "dpt": "443",
 		"duser": "bob@corp.example", "suser": "eve@evil.example", "request": "https://evil.example/a?b=c&d=e",
 		"fileHash": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-		"dhost": "evil.example", "fname": "inv\\oice=1.pdf", "c6a3": "2001:db8::1", "c6a3Label": "destinationIPv6",
+		"dhost":    "evil.example", "fname": "inv\\oice=1.pdf", "c6a3": "2001:db8::1", "c6a3Label": "destinationIPv6",
 		"smac": "00:11:22:33:44:55",
 	}
 	for k, v := range want {

@@ -101,7 +101,7 @@ func TestCEFToRsyslogOverTCPAndTLS(t *testing.T) {
 	mapped := map[string]string{"src": "10.0.0.1", "spt": "51515", "dst": "203.0.113.9", "dpt": "443",
 		"suser": "eve@evil.example", "request": "https://evil.example/x?a=b",
 		"fileHash": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-		"rt": "1772600767891", "cat": "analysis", "dvchost": "sensor-1", "cs1": "sensor", "cs2": "ids",
+		"rt":       "1772600767891", "cat": "analysis", "dvchost": "sensor-1", "cs1": "sensor", "cs2": "ids",
 		"msg": "IDS alert | bad=thing \\ here\nsecond line"}
 	plain := byInput(lines, "tcp")
 	if len(plain) != 1 {
@@ -296,4 +296,3 @@ func appendFile(p string, b []byte) error {
 	}
 	return f.Close()
 }
-
