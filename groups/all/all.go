@@ -4,5 +4,6 @@ package all
 import (
 	_ "github.com/ace-collector/ace-collector/groups/ace"      // type ace
 	_ "github.com/ace-collector/ace-collector/groups/filedrop" // type filedrop
+	_ "github.com/ace-collector/ace-collector/groups/http"     // type http
 	_ "github.com/ace-collector/ace-collector/groups/syslog"   // type syslog
 )
