@@ -59,11 +59,12 @@ func (h *nodeHealth) state(loc string) *nodeState {
 // flight, or -1 and the earliest time a candidate becomes usable.
 //
 // Candidates backing off are skipped, and so is avoid (the node that just
-// failed this item) while another candidate is usable. Among the rest the
-// fewest deliveries in flight per unit of weight wins (a slow node gets
-// less), then the lowest reported workload; what is still tied is decided
-// by smooth weighted round robin, so nodes that keep up share deliveries
-// exactly in proportion to their weights.
+// failed this item) while another candidate is usable. Of the rest, a node
+// holding more than its weighted share of the deliveries in flight (plus
+// one) is passed over — a slow node gets less — and so is any with more
+// reported workload than the least. Smooth weighted round robin decides
+// among the others, so nodes that keep up share deliveries in proportion
+// to their weights, however many workers deliver at once.
 func (h *nodeHealth) pick(cands []Node, now time.Time, avoid string) (int, time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -94,21 +95,8 @@ func (h *nodeHealth) pick(cands []Node, now time.Time, avoid string) (int, time.
 	if len(usable) == 0 {
 		return -1, soonest
 	}
-	var ties []int
-	for _, i := range usable {
-		if len(ties) == 0 {
-			ties = append(ties, i)
-			continue
-		}
-		switch c := h.compare(cands[i], cands[ties[0]]); {
-		case c < 0:
-			ties = append(ties[:0], i)
-		case c == 0:
-			ties = append(ties, i)
-		}
-	}
 	best, total := -1, 0
-	for _, i := range ties {
+	for _, i := range h.eligible(cands, usable) {
 		st := h.state(cands[i].Location)
 		st.current += cands[i].weight()
 		total += cands[i].weight()
@@ -122,14 +110,31 @@ func (h *nodeHealth) pick(cands []Node, now time.Time, avoid string) (int, time.
 	return best, soonest
 }
 
-// compare orders two usable nodes: in flight per unit of weight, then
-// reported workload (negative: a first).
-func (h *nodeHealth) compare(a, b Node) int {
-	fa, fb := h.state(a.Location).inFlight*b.weight(), h.state(b.Location).inFlight*a.weight()
-	if fa != fb {
-		return fa - fb
+// eligible narrows usable candidates to those within their share of the
+// deliveries in flight — inFlight ≤ weight/Σweight × (Σinflight+1) + 1;
+// the node with the least in flight per weight always is — and then to
+// those with the least reported workload.
+func (h *nodeHealth) eligible(cands []Node, usable []int) []int {
+	flying, weights := 0, 0
+	for _, i := range usable {
+		flying += h.state(cands[i].Location).inFlight
+		weights += cands[i].weight()
 	}
-	return a.Workload - b.Workload
+	out := make([]int, 0, len(usable))
+	least := -1
+	for _, i := range usable {
+		n := cands[i]
+		if h.state(n.Location).inFlight*weights > n.weight()*(flying+1)+weights {
+			continue
+		}
+		switch {
+		case least < 0 || n.Workload < least:
+			least, out = n.Workload, append(out[:0], i)
+		case n.Workload == least:
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // usableBesides reports whether a candidate other than loc is out of its

@@ -65,23 +65,49 @@ func TestPickSharesByWeight(t *testing.T) {
 	}
 }
 
-// A node with deliveries stuck in flight gets less than its weight: the
-// least in flight per unit of weight comes first.
-func TestPickWeightedLeastInFlight(t *testing.T) {
+// A node with deliveries stuck in flight gets nothing more until they
+// finish: past its weighted share of what is in flight (plus one), it is
+// passed over whatever the round robin says.
+func TestPickPassesOverASlowNode(t *testing.T) {
 	h := newNodeHealth()
 	cands := weighted("a", 3, "b", 1)
 	now := time.Now()
-	// Three deliveries to a hang (a slow node): 3/3 in flight per weight
-	// against b's 0/1, so b is picked until it holds one too.
-	for range 3 {
-		h.state("a:443").inFlight++
+	for range 3 { // three deliveries to b hang
+		h.state("b:443").inFlight++
 	}
-	if i, _ := h.pick(cands, now, ""); cands[i].Name != "b" {
-		t.Fatalf("picked %s, want b (a has 3 in flight at weight 3)", cands[i].Name)
+	for k := range 6 {
+		i, _ := h.pick(cands, now, "")
+		if cands[i].Name != "a" {
+			t.Fatalf("pick %d went to b, which holds 3 deliveries in flight at weight 1", k)
+		}
+		h.done(cands[i].Location, false, now, time.Second, time.Second)
 	}
-	// Now 3/3 against 1/1: a tie, decided by weight (round robin).
-	if i, _ := h.pick(cands, now, ""); cands[i].Name != "a" {
-		t.Fatalf("picked %s on a tie, want a (weight 3)", cands[i].Name)
+	// Concurrent workers on nodes that keep up: the split stays 3:1.
+	got := map[string]int{}
+	h = newNodeHealth()
+	var flying []int
+	for range 4000 {
+		i, _ := h.pick(cands, now, "")
+		got[cands[i].Name]++
+		flying = append(flying, i)
+		if len(flying) == 4 { // four workers: the oldest delivery finishes
+			h.done(cands[flying[0]].Location, false, now, time.Second, time.Second)
+			flying = flying[1:]
+		}
+	}
+	if got["a"] < 2940 || got["a"] > 3060 || got["b"] < 980 || got["b"] > 1020 {
+		t.Fatalf("four deliveries in flight at a time: %v, want 3000 / 1000 ± 2 %%", got)
+	}
+}
+
+// The least reported workload (an ACE node database's COUNT(workload))
+// comes before the round robin.
+func TestPickPrefersLeastWorkload(t *testing.T) {
+	h := newNodeHealth()
+	cands := weighted("a", 3, "b", 1)
+	cands[0].Workload = 5
+	if got := pickN(h, cands, 4); got["b"] != 4 {
+		t.Fatalf("picks %v, want all on b (workload 0 against 5)", got)
 	}
 }
 

@@ -7,9 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/ace-collector/ace-collector/api"
 	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/daemon"
+	"github.com/ace-collector/ace-collector/groups/grouptest"
 )
 
 // submitBare stores n submissions without files (cheap), returning them.
@@ -142,5 +146,41 @@ func TestRetriedItemGoesToAnotherNode(t *testing.T) {
 	}
 	if n := bad.per["unreadable"]; n > 0 {
 		t.Fatalf("%d requests without a readable submission_uuid", n)
+	}
+}
+
+// BenchmarkWeightedSplit measures the 3:1 split with several workers
+// delivering at once (where in-flight counts, not only the round robin,
+// decide): b.N submissions stored first, then drained to two ACE
+// receivers; reports each node's share in percent.
+//
+//	go test -run '^$' -bench WeightedSplit -benchtime 4000x ./groups
+func BenchmarkWeightedSplit(b *testing.B) {
+	for _, threads := range []int{1, 4} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			var counts [2]atomic.Int64
+			var locs [2]string
+			for i := range counts {
+				srv, err := api.NewServer(api.ServerOptions{Dir: b.TempDir(), Logger: quietLog(),
+					OnSubmit: func(*api.Received) { counts[i].Add(1) }})
+				if err != nil {
+					b.Fatal(err)
+				}
+				hs := httptest.NewServer(srv.Handler())
+				b.Cleanup(hs.Close)
+				locs[i] = hs.URL
+			}
+			p := grouptest.New(b, weightedNode("a", locs[0], 3)+weightedNode("b", locs[1], 1)+
+				grouptest.Group("g", "ace", fmt.Sprintf("thread_count = %d", threads), "batch_size = 64"), daemon.Options{})
+			p.Fill(b.N, 8, func(i int) *collector.Submission { return collector.NewSubmission(fmt.Sprintf("split %d", i)) })
+			ctx := grouptest.Ctx(b)
+			b.ResetTimer()
+			p.Run()
+			p.WaitUntil(ctx, "the queue drained", func() bool { return p.Stats().Get("group:g", "delivered") == int64(b.N) })
+			b.StopTimer()
+			a, bb := counts[0].Load(), counts[1].Load()
+			b.ReportMetric(100*float64(a)/float64(a+bb), "%a(w3)")
+			b.ReportMetric(100*float64(bb)/float64(a+bb), "%b(w1)")
+		})
 	}
 }

@@ -39,6 +39,15 @@ type Pipeline struct {
 // daemon options; the logger, short intervals and NoStatus are set here.
 func Start(t testing.TB, conf string, o daemon.Options) *Pipeline {
 	t.Helper()
+	p := New(t, conf, o)
+	p.Run()
+	return p
+}
+
+// New builds the daemon without running it: submissions are stored and
+// wait (benchmarks fill the queue, then time Run draining it).
+func New(t testing.TB, conf string, o daemon.Options) *Pipeline {
+	t.Helper()
 	cfg, problems, err := daemon.LoadData("grouptest.ini", []byte(conf), daemon.LoadOptions{
 		LookupEnv: func(string) (string, bool) { return "", false },
 		Hostname:  func() (string, error) { return "test", nil },
@@ -56,7 +65,11 @@ func Start(t testing.TB, conf string, o daemon.Options) *Pipeline {
 	cfg.Grace = 2 * time.Second
 	logs := &syncBuffer{}
 	o.Version = "test"
-	o.Log = daemon.NewLogger(logs, slog.LevelDebug, false)
+	level := slog.LevelDebug
+	if _, bench := t.(*testing.B); bench {
+		level = slog.LevelWarn // a debug line per submission would be what is measured
+	}
+	o.Log = daemon.NewLogger(logs, level, false)
 	o.NoStatus = true
 	o.CleanupInterval = 20 * time.Millisecond
 	o.PollInterval = 50 * time.Millisecond
@@ -64,9 +77,7 @@ func Start(t testing.TB, conf string, o daemon.Options) *Pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pipeline{Daemon: d, T: t, Dir: dir, sink: d.Sink("test"), logs: logs, cancel: cancel, done: make(chan struct{})}
-	go func() { p.runErr = d.Run(ctx); close(p.done) }()
+	p := &Pipeline{Daemon: d, T: t, Dir: dir, sink: d.Sink("test"), logs: logs, done: make(chan struct{})}
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
@@ -76,11 +87,23 @@ func Start(t testing.TB, conf string, o daemon.Options) *Pipeline {
 	return p
 }
 
+// Run starts the daemon (once).
+func (p *Pipeline) Run() {
+	if p.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	go func() { p.runErr = p.Daemon.Run(ctx); close(p.done) }()
+}
+
 // Stop stops and closes the daemon.
 func (p *Pipeline) Stop() {
 	p.once.Do(func() {
-		p.cancel()
-		<-p.done
+		if p.cancel != nil {
+			p.cancel()
+			<-p.done
+		}
 		if p.runErr != nil {
 			p.T.Errorf("daemon.Run: %v", p.runErr)
 		}
@@ -88,6 +111,30 @@ func (p *Pipeline) Stop() {
 			p.T.Errorf("daemon.Close: %v", err)
 		}
 	})
+}
+
+// Fill stores n submissions made by mk from producers goroutines.
+func (p *Pipeline) Fill(n, producers int, mk func(i int) *collector.Submission) {
+	p.T.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, producers)
+	for w := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += producers {
+				if err := p.sink.Submit(context.Background(), mk(i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		p.T.Fatalf("fill: %v", err)
+	}
 }
 
 // Submit stores sub (through the test sink, as a collector would).
@@ -118,11 +165,18 @@ func (p *Pipeline) WaitUntil(ctx context.Context, what string, cond func() bool)
 		select {
 		case <-ctx.Done():
 			p.T.Fatalf("timed out waiting for %s", what)
-		case <-p.done:
+		case <-p.doneIfRunning():
 			p.T.Fatalf("waiting for %s: the daemon stopped: %v", what, p.runErr)
 		case <-tick.C:
 		}
 	}
+}
+
+func (p *Pipeline) doneIfRunning() <-chan struct{} {
+	if p.cancel == nil {
+		return nil
+	}
+	return p.done
 }
 
 // Count is the number of the group's items in status (READY, COMPLETED, ERROR, ...).
