@@ -18,7 +18,9 @@ func parseProblems(t *testing.T, conf string) string {
 		t.Fatal(err)
 	}
 	p := &collector.Problems{}
-	groups.ParseConfig(collector.NewConfigFile(f, p), collector.Global{})
+	cf := collector.NewConfigFile(f, p)
+	groups.ParseConfig(cf, collector.Global{})
+	cf.Done() // unknown keys, as the daemon's loader reports them
 	if err := p.Err(); err != nil {
 		return err.Error()
 	}
@@ -65,5 +67,33 @@ func TestConfigChecksLocations(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Each type's keys are checked by its package, a node type's node keys
+// only for it, and an unknown type is named with a suggestion.
+func TestGroupTypeConfigProblems(t *testing.T) {
+	for _, tt := range []struct{ conf, want string }{
+		{"[collection_group_g]\ntype = sylog\n", `unknown group type "sylog"`},
+		{"[collection_group_g]\ntype = sylog\n", `did you mean "syslog"?`},
+		{"[collection_group_g]\ntype = syslog\n", "[collection_group_g] target: required"},
+		{"[collection_group_g]\ntype = syslog\ntarget = http://siem:514\n", `scheme "http": want udp, tcp or tls`},
+		{"[collection_group_g]\ntype = syslog\ntarget = tcp://siem:514\nformat = template\n", "format = template needs template"},
+		{"[collection_group_g]\ntype = syslog\ntarget = tcp://siem:514\nformat = template\ntemplate = {{.Nope\n", "[collection_group_g] template:"},
+		{"[collection_group_g]\ntype = syslog\ntarget = tcp://siem:514\ntarget_nodes = a\n", "[collection_group_g] target_nodes: unknown key"},
+		{"[collection_group_g]\ntype = filedrop\n", "[collection_group_g] directory: required"},
+		{"[collection_group_g]\ntype = filedrop\ndirectory = /tmp\nformat = xml\n", `"xml" is not one of json, eml`},
+		{"[collection_group_g]\ntype = smtp\nserver = mail:25\n", "[collection_group_g] to: required"},
+		{"[collection_group_g]\ntype = smtp\nserver = mail:25\nto = a@b\ntls = none\nusername = u\npassword = p\n", "AUTH would send the password in the clear"},
+		{"[collection_group_g]\ntype = smtp\nserver = mail\nto = a@b\n", `"mail": want host:port`},
+		{"[collection_group_g]\ntype = http\nurl = https://u:p@soar.example/\n", "credentials in the URL"},
+		{"[collection_group_g]\ntype = http\nurl = https://soar.example/\nusername = u\n", "username and password go together"},
+		{"[collection_group_g]\ntype = http\nurl = https://soar.example/\nheader.X-Key = v\nverify_tls = no\n", ""},
+		{"[node_a]\nlocation = http://127.0.0.1:1\nweight = 0\n[collection_group_g]\n", "[node_a] weight: 0 is out of range 1..1000"},
+	} {
+		got := parseProblems(t, tt.conf)
+		if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+			t.Errorf("%q:\nproblems %q\nwant %q", tt.conf, got, tt.want)
+		}
 	}
 }

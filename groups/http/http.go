@@ -152,8 +152,15 @@ func open(g groups.GroupConfig, log *slog.Logger) (groups.Delivery, error) {
 			return nil, fmt.Errorf("http template: %w", err)
 		}
 	}
+	// Through a proxy the transport does the TLS itself, with this
+	// configuration (read once); direct connections read it per dial.
+	proxyTLS, err := st.TLS.Config(u.Hostname())
+	if err != nil {
+		return nil, fmt.Errorf("http TLS: %w", err)
+	}
 	dialer := &net.Dialer{Timeout: st.Timeout}
 	tr := &http.Transport{
+		TLSClientConfig:     proxyTLS,
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         dialer.DialContext,
 		MaxIdleConnsPerHost: max(g.ThreadCount, 2),
