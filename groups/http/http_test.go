@@ -146,4 +146,13 @@ func TestStatusClassification(t *testing.T) {
 	if len(p.LogLines("level=WARN", "kind=server", "HTTP 503")) == 0 {
 		t.Error("no WARN for the 503")
 	}
+	// `queue retry` puts it back; the webhook takes it now; then the
+	// submission is cleaned up.
+	if n, err := p.Store().RetryErrors(ctx, "reject"); err != nil || n != 1 {
+		t.Fatalf("retry put back %d: %v", n, err)
+	}
+	p.WaitUntil(ctx, "delivered after queue retry and cleaned", p.Cleaned)
+	if n := len(rej.requests()); n != 2 {
+		t.Errorf("%d requests to the rejecting webhook, want 2", n)
+	}
 }
