@@ -226,48 +226,7 @@ func mapObservables(obs []collector.Observable) *mapped {
 	m := &mapped{v: map[string]string{}}
 	var hash [3]string // md5, sha1, sha256
 	for _, o := range obs {
-		side := sideOf(o.Tags)
-		switch o.Type {
-		case collector.ObsIPv4:
-			m.pair("src", "dst", side, o.Value, false)
-		case collector.ObsIPv6:
-			m.pair("c6a2", "c6a3", side, o.Value, false)
-		case collector.ObsIPv4FullConversation:
-			if p := strings.Split(o.Value, ":"); len(p) == 4 {
-				m.set("src", p[0])
-				m.set("spt", p[1])
-				m.set("dst", p[2])
-				m.set("dpt", p[3])
-			}
-		case collector.ObsIPv4Conversation:
-			if a, b, ok := strings.Cut(o.Value, "_"); ok {
-				m.set("src", a)
-				m.set("dst", b)
-			}
-		case collector.ObsFQDN, collector.ObsHostname:
-			m.pair("shost", "dhost", side, o.Value, true)
-		case collector.ObsUser, collector.ObsEmailAddress:
-			m.pair("suser", "duser", side, o.Value, false)
-		case collector.ObsEmailConversation:
-			if from, to, ok := strings.Cut(o.Value, "|"); ok {
-				m.set("suser", from)
-				m.set("duser", to)
-			}
-		case collector.ObsURL:
-			m.set("request", o.Value)
-		case collector.ObsFileName:
-			m.set("fname", o.Value)
-		case collector.ObsFilePath:
-			m.set("filePath", o.Value)
-		case collector.ObsMAC:
-			m.pair("smac", "dmac", side, o.Value, false)
-		case collector.ObsMD5:
-			hash[0] = first(hash[0], o.Value)
-		case collector.ObsSHA1:
-			hash[1] = first(hash[1], o.Value)
-		case collector.ObsSHA256:
-			hash[2] = first(hash[2], o.Value)
-		}
+		m.add(o, &hash)
 	}
 	for i := 2; i >= 0; i-- {
 		m.set("fileHash", hash[i])
@@ -279,6 +238,52 @@ func mapObservables(obs []collector.Observable) *mapped {
 		m.set("c6a3Label", "destinationIPv6")
 	}
 	return m
+}
+
+// add maps one observable (hashes are collected, the strongest mapped last).
+func (m *mapped) add(o collector.Observable, hash *[3]string) {
+	side := sideOf(o.Tags)
+	switch o.Type {
+	case collector.ObsIPv4:
+		m.pair("src", "dst", side, o.Value, false)
+	case collector.ObsIPv6:
+		m.pair("c6a2", "c6a3", side, o.Value, false)
+	case collector.ObsIPv4FullConversation:
+		if p := strings.Split(o.Value, ":"); len(p) == 4 {
+			m.set("src", p[0])
+			m.set("spt", p[1])
+			m.set("dst", p[2])
+			m.set("dpt", p[3])
+		}
+	case collector.ObsIPv4Conversation:
+		if a, b, ok := strings.Cut(o.Value, "_"); ok {
+			m.set("src", a)
+			m.set("dst", b)
+		}
+	case collector.ObsFQDN, collector.ObsHostname:
+		m.pair("shost", "dhost", side, o.Value, true)
+	case collector.ObsUser, collector.ObsEmailAddress:
+		m.pair("suser", "duser", side, o.Value, false)
+	case collector.ObsEmailConversation:
+		if from, to, ok := strings.Cut(o.Value, "|"); ok {
+			m.set("suser", from)
+			m.set("duser", to)
+		}
+	case collector.ObsURL:
+		m.set("request", o.Value)
+	case collector.ObsFileName:
+		m.set("fname", o.Value)
+	case collector.ObsFilePath:
+		m.set("filePath", o.Value)
+	case collector.ObsMAC:
+		m.pair("smac", "dmac", side, o.Value, false)
+	case collector.ObsMD5:
+		hash[0] = first(hash[0], o.Value)
+	case collector.ObsSHA1:
+		hash[1] = first(hash[1], o.Value)
+	case collector.ObsSHA256:
+		hash[2] = first(hash[2], o.Value)
+	}
 }
 
 // pair sets the source or destination key of a pair by side; an untagged
