@@ -34,6 +34,7 @@ type QueuedWork struct {
 type GroupTarget struct {
 	Name     string `json:"name"`
 	Coverage int    `json:"coverage"`
+	Default  bool   `json:"default,omitempty"` // gets what no routing rule matched
 }
 
 // FinishedWork is a stored submission every group is done with.
@@ -82,6 +83,7 @@ type RuntimeOptions struct {
 	Queue       Queue
 	IncomingDir string
 	Groups      []GroupTarget // enabled groups
+	Routing     []*RoutingRule
 	Global      Global
 	Log         *slog.Logger
 	Stats       *Stats
@@ -121,7 +123,8 @@ type Runtime struct {
 	fullLogged atomic.Int64
 	health     healthBook
 	// tuning: the rules after a reload (nil before one).
-	tuning atomic.Pointer[[]*TuningRule]
+	tuning  atomic.Pointer[[]*TuningRule]
+	routing atomic.Pointer[[]*RoutingRule] // likewise
 	// staging: uuids between staging and the end of Submit; the sweep
 	// leaves their directories alone.
 	staging inflight
@@ -368,9 +371,10 @@ func removeSources(files []File) error {
 
 // groupsFor applies group_assignments: named groups only; names matching no
 // group fall back to every group, with an error logged (ACE's behaviour).
+// Without them, the routing rules decide (see route).
 func (r *Runtime) groupsFor(collectorName string, sub *Submission) []GroupTarget {
 	if len(sub.GroupAssignments) == 0 {
-		return r.o.Groups
+		return r.route(collectorName, sub)
 	}
 	var out []GroupTarget
 	for _, g := range r.o.Groups {

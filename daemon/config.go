@@ -18,6 +18,7 @@ import (
 
 	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/groups"
+	_ "github.com/ace-collector/ace-collector/groups/all" // every group type
 	"github.com/ace-collector/ace-collector/persistence"
 )
 
@@ -48,6 +49,7 @@ type Config struct {
 
 	Groups     *groups.Config
 	Tuning     []*collector.TuningRule
+	Routing    []*collector.RoutingRule
 	Collectors []collector.Instance // the enabled ones
 	// Kinds counts configured collectors per kind, enabled or not.
 	Kinds    map[string]int
@@ -112,8 +114,10 @@ func load(paths []string, datas [][]byte, o LoadOptions) (*Config, *collector.Pr
 	c.parseCollection(cf)
 	c.Databases = persistence.ParseDatabases(cf)
 	c.Store = persistence.ParseStore(cf, c.DataDir, c.Databases)
-	c.Groups = groups.ParseConfig(cf, c.Global.Node)
+	c.Groups = groups.ParseConfig(cf, c.Global)
 	c.Tuning = collector.ParseTuning(cf)
+	c.Routing = collector.ParseRouting(cf)
+	c.checkRouting(p)
 	c.parseCollectors(cf)
 	checkACESections(cf)
 	cf.Done()
@@ -244,9 +248,40 @@ func (c *Config) storeDesc() string {
 func (c *Config) GroupTargets() []collector.GroupTarget {
 	var out []collector.GroupTarget
 	for _, g := range c.Groups.Enabled() {
-		out = append(out, collector.GroupTarget{Name: g.Name, Coverage: g.Coverage})
+		out = append(out, collector.GroupTarget{Name: g.Name, Coverage: g.Coverage, Default: g.Default})
 	}
 	return out
+}
+
+// checkRouting reports routing rules naming groups that do not exist (an
+// error: a typo would send nothing where it was meant to), or that are
+// disabled (a warning), and rules with no enabled default group to take
+// what they do not match.
+func (c *Config) checkRouting(p *collector.Problems) {
+	known := map[string]bool{}
+	for _, g := range c.Groups.Groups {
+		known[g.Name] = g.Enabled
+	}
+	for _, r := range c.Routing {
+		for _, g := range r.Groups {
+			enabled, ok := known[g]
+			switch {
+			case !ok:
+				p.Add("routing_rule_"+r.Name, "groups", "no [collection_group_%s] section", g)
+			case !enabled:
+				p.Warn("routing_rule_"+r.Name, "groups", "group %s is disabled: nothing is delivered there", g)
+			}
+		}
+	}
+	if len(c.Routing) == 0 {
+		return
+	}
+	for _, g := range c.Groups.Enabled() {
+		if g.Default {
+			return
+		}
+	}
+	p.Warn("routing_rule_*", "", "no enabled group has default = yes: submissions no routing rule matches go to every group")
 }
 
 // underDataDir resolves a relative path against data_dir, as ACE resolves

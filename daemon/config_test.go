@@ -9,6 +9,7 @@ import (
 	"github.com/ace-collector/ace-collector/collector"
 	_ "github.com/ace-collector/ace-collector/collectors/all"
 	"github.com/ace-collector/ace-collector/daemon"
+	"github.com/ace-collector/ace-collector/groups/ace"
 )
 
 func writeConfig(t *testing.T, text string) string {
@@ -188,8 +189,9 @@ api_key = ${ACE_API_KEY}
 	if err := p.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if c.IncomingDir != "/var/spool/ace/incoming" || c.Groups.Groups[0].APIKey != "s3cret" {
-		t.Errorf("not expanded: incoming %q, api_key %q", c.IncomingDir, c.Groups.Groups[0].APIKey)
+	st, _ := c.Groups.Groups[0].Settings.(*ace.Settings)
+	if c.IncomingDir != "/var/spool/ace/incoming" || st == nil || st.APIKey != "s3cret" {
+		t.Errorf("not expanded: incoming %q, ace settings %+v", c.IncomingDir, st)
 	}
 }
 

@@ -34,8 +34,9 @@ type Options struct {
 	// and delivery workers (tests).
 	CleanupInterval time.Duration
 	PollInterval    time.Duration
-	// Clients replaces a group's delivery client (tests that inject faults).
-	Clients map[string]groups.Submitter
+	// Deliveries replace a group's delivery (tests that inject faults);
+	// the caller closes them.
+	Deliveries map[string]groups.Delivery
 	// NodeSources replaces a group's node source (tests that make an ACE
 	// node database fail on cue or list nodes it could not hold).
 	NodeSources map[string]groups.NodeSource
@@ -106,6 +107,7 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 		Queue:                   d.store.ForCollector(),
 		IncomingDir:             cfg.IncomingDir,
 		Groups:                  cfg.GroupTargets(),
+		Routing:                 cfg.Routing,
 		Global:                  cfg.Global,
 		Log:                     d.log,
 		Stats:                   d.stats,
@@ -122,7 +124,7 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 	d.metrics = newMetrics(d)
 	d.mgr, err = groups.New(groups.Options{
 		Config: cfg.Groups, Queue: d.store, Instance: cfg.Instance, Sources: d.sources.ByGroup,
-		Clients: o.Clients, Stats: d.stats, Log: d.log, Grace: cfg.Grace, PollInterval: o.PollInterval,
+		Deliveries: o.Deliveries, Stats: d.stats, Log: d.log, Grace: cfg.Grace, PollInterval: o.PollInterval,
 		Delivered: d.metrics.delivered, OnDelivery: onDelivery,
 	})
 	if err != nil {

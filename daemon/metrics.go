@@ -29,6 +29,10 @@ var (
 		"Bytes counted by a collector, by what was counted.", []string{"collector", "event"}, nil)
 	descGroup = prometheus.NewDesc("ace_collector_group_events_total",
 		"Events counted by a collection group (delivered, failed, retried, skipped_coverage, ...).", []string{"group", "event"}, nil)
+	descRouting = prometheus.NewDesc("ace_collector_routing_rule_matches_total",
+		"Submissions a routing rule matched.", []string{"rule"}, nil)
+	descRoutingEvents = prometheus.NewDesc("ace_collector_routing_events_total",
+		"Submissions no routing rule sent to an enabled group: default (to the default groups), unmatched (to every group).", []string{"event"}, nil)
 	descRuntime = prometheus.NewDesc("ace_collector_runtime_events_total",
 		"Events counted by the runtime (cleaned, orphan_dirs_removed, ...).", []string{"event"}, nil)
 	descQueue = prometheus.NewDesc("ace_collector_queue_items",
@@ -69,7 +73,7 @@ func (m *metrics) handler() http.Handler {
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCollector, descCollectorBytes, descGroup, descRuntime, descQueue,
+	for _, d := range []*prometheus.Desc{descCollector, descCollectorBytes, descGroup, descRouting, descRoutingEvents, descRuntime, descQueue,
 		descBacklog, descNodeUp, descFlight, descCollectorUp} {
 		ch <- d
 	}
@@ -101,11 +105,18 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 }
 
 // counterMetric maps a Stats counter to its family: scope "group:NAME" is a
-// group, "runtime" the runtime, anything else a collector; an event naming
+// group, "routing_rule:NAME" a routing rule, "routing" and "runtime" the
+// runtime's, anything else a collector; an event naming
 // bytes is a byte count, kept apart from event counts.
 func counterMetric(scope, event string, v float64) prometheus.Metric {
 	if g, ok := strings.CutPrefix(scope, "group:"); ok {
 		return prometheus.MustNewConstMetric(descGroup, prometheus.CounterValue, v, g, event)
+	}
+	if r, ok := strings.CutPrefix(scope, "routing_rule:"); ok {
+		return prometheus.MustNewConstMetric(descRouting, prometheus.CounterValue, v, r)
+	}
+	if scope == "routing" {
+		return prometheus.MustNewConstMetric(descRoutingEvents, prometheus.CounterValue, v, event)
 	}
 	if scope == "runtime" {
 		return prometheus.MustNewConstMetric(descRuntime, prometheus.CounterValue, v, event)

@@ -9,13 +9,15 @@ import (
 
 // liveSection: a section whose changes Reload applies at once.
 func liveSection(name string) bool {
-	return name == "node_translation" || strings.HasPrefix(name, "tuning_rule_") || strings.HasPrefix(name, "node_")
+	return name == "node_translation" || strings.HasPrefix(name, "tuning_rule_") || strings.HasPrefix(name, "node_") ||
+		strings.HasPrefix(name, "routing_rule_")
 }
 
 // Reload re-reads the configuration files (SIGHUP). A configuration with
 // problems is refused and the running one kept. Otherwise the log level and
 // the tuning rules take effect at once, and every other changed section is
-// logged as needing a restart. The daemon never stops because of a reload.
+// logged as needing a restart. Routing rules change the groups of
+// submissions stored afterwards. The daemon never stops because of a reload.
 func (d *Daemon) Reload(context.Context) bool {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
@@ -34,11 +36,13 @@ func (d *Daemon) Reload(context.Context) bool {
 	}
 	changed := changedSections(d.cfg.sections, cfg.sections)
 	var restart []string
-	tuning, nodes := false, false
+	tuning, nodes, routing := false, false, false
 	for _, name := range changed {
 		switch {
 		case strings.HasPrefix(name, "tuning_rule_"):
 			tuning = true
+		case strings.HasPrefix(name, "routing_rule_"):
+			routing = true
 		case liveSection(name):
 			nodes = true
 		case name == "global" && onlyLogChanged(d.cfg.sections[name], cfg.sections[name]):
@@ -49,6 +53,10 @@ func (d *Daemon) Reload(context.Context) bool {
 	if tuning {
 		d.rt.SetTuning(cfg.Tuning)
 		applied = append(applied, "tuning rules")
+	}
+	if routing {
+		d.rt.SetRouting(cfg.Routing)
+		applied = append(applied, "routing rules")
 	}
 	if nodes {
 		d.mgr.SetNodes(cfg.Groups.Nodes, cfg.Groups.Translation)

@@ -22,6 +22,7 @@ type Report struct {
 	Queue    []QueueCount  `json:"queue"`
 	Counters []CounterItem `json:"counters"`
 	Groups   []GroupItem   `json:"groups"`
+	Routing  []RoutingItem `json:"routing_rules,omitempty"`
 	Nodes    []NodeItem    `json:"nodes"`
 	Errors   []ErrorItem   `json:"recent_errors"`
 	Health   *HealthReport `json:"health,omitempty"`
@@ -49,6 +50,14 @@ type GroupItem struct {
 	Type         string     `json:"type"`
 	Blocked      string     `json:"blocked,omitempty"`
 	BlockedSince *time.Time `json:"blocked_since,omitempty"`
+}
+
+// RoutingItem is one routing rule and how many submissions it matched
+// since the start.
+type RoutingItem struct {
+	Rule    string   `json:"rule"`
+	Groups  []string `json:"groups"`
+	Matched int64    `json:"matched"`
 }
 
 // NodeItem is one node's delivery health.
@@ -121,6 +130,10 @@ func (d *Daemon) Report(ctx context.Context) (*Report, error) {
 		}
 		r.Groups = append(r.Groups, it)
 	}
+	for _, rule := range d.rt.RoutingRules() {
+		r.Routing = append(r.Routing, RoutingItem{Rule: rule.Name, Groups: rule.Groups,
+			Matched: d.stats.Get("routing_rule:"+rule.Name, "matched")})
+	}
 	r.Health = d.Health(ctx)
 	return r, nil
 }
@@ -153,6 +166,15 @@ func (r *Report) WriteText(w io.Writer) {
 		if g.Blocked != "" {
 			fmt.Fprintf(w, "group %s is blocked since %s: %s\n", g.Name, g.BlockedSince.Format(time.RFC3339), g.Blocked)
 		}
+	}
+	if len(r.Routing) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ROUTING RULE\tGROUPS\tMATCHED")
+		for _, rr := range r.Routing {
+			fmt.Fprintf(tw, "%s\t%s\t%d\n", rr.Rule, strings.Join(rr.Groups, ", "), rr.Matched)
+		}
+		tw.Flush()
 	}
 	if len(r.Nodes) > 0 {
 		fmt.Fprintln(w)

@@ -6,10 +6,6 @@ import (
 	"time"
 )
 
-// TypeACE is the delivery profile of the groups this package runs: submit
-// to ACE nodes over the ACE HTTP API.
-const TypeACE = "ace"
-
 // GroupStatus is one group's delivery state, for `status` and /status.json.
 type GroupStatus struct {
 	Name string `json:"name"`

@@ -1,42 +1,48 @@
-// Package groups delivers queued submissions to ACE nodes: the
-// [collection_group_NAME] and [node_translation] configuration, node
-// sources and selection, coverage, and the delivery workers with their
-// retry and backoff policy.
+// Package groups delivers queued submissions through collection groups:
+// the [collection_group_NAME], [node_NAME] and [node_translation]
+// configuration, node sources and weighted selection, coverage, and the
+// delivery workers with their retry and backoff policy. What a group
+// delivers to is its type (Type, Delivery): ACE nodes, a SIEM over
+// syslog, a directory, a mail server, a webhook; each type is a package
+// of its own (groups/ace, groups/syslog, ...) that registers itself.
 package groups
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
 )
 
+// TypeACE is the default group type: ACE nodes over ACE's HTTP API.
+const TypeACE = "ace"
+
 // GroupConfig is one [collection_group_NAME] section.
 type GroupConfig struct {
 	Name         string
+	Type         string // the group type (TypeACE by default)
 	Enabled      bool
 	Coverage     int  // percentage of submissions delivered, 0..100
 	FullDelivery bool // retry until delivered (yes) or try once (no)
-	TargetNodes  []string
-	BatchSize    int
-	ThreadCount  int
-	CompanyID    int
+	// Default: with routing rules, this group receives what no rule matched.
+	Default     bool
+	BatchSize   int
+	ThreadCount int
+	BackoffMin  time.Duration
+	BackoffMax  time.Duration
+
+	// Node selection, for types that deliver to nodes (Type.Nodes).
+	TargetNodes []string
+	CompanyID   int
 	// NodeCompanyID filters ACE's nodes table (target_node_as_company_id;
 	// default CompanyID).
 	NodeCompanyID int
 	Database      string // [database_NAME] with ACE's nodes tables; empty = [node_*] sections
 
-	// Delivery client settings.
-	VerifyTLS    bool
-	CAFile       string
-	ClientCert   string
-	ClientKey    string
-	APIKey       string
-	APIKeyHeader string
-	Timeout      time.Duration
-	RetryMax     int
-	BackoffMin   time.Duration
-	BackoffMax   time.Duration
+	// Settings are the type's own keys, as its Parse returned them.
+	Settings any
 }
 
 // Translation rewrites node locations ([node_translation], ACE §3.10).
@@ -82,11 +88,11 @@ func (c *Config) Enabled() []GroupConfig {
 
 // ParseConfig reads groups, nodes and translation, and the keys of
 // [collection], [SSL] and [service_engine] that delivery uses, from the
-// shared configuration. localNode is [global] node (LOCAL in target_nodes).
+// shared configuration. g.Node is [global] node (LOCAL in target_nodes).
 // Every problem goes to cf's Problems, named by section and key.
-func ParseConfig(cf *collector.ConfigFile, localNode string) *Config {
+func ParseConfig(cf *collector.ConfigFile, glob collector.Global) *Config {
 	p := cf.Problems()
-	c := &Config{LocalNode: localNode}
+	c := &Config{LocalNode: glob.Node}
 	col := cf.Section("collection")
 	c.StaleLockTimeout = col.Duration("stale_lock_timeout", 2*time.Minute)
 	c.ErrorRetention = col.Duration("error_retention", 7*24*time.Hour)
@@ -99,12 +105,9 @@ func ParseConfig(cf *collector.ConfigFile, localNode string) *Config {
 	ca := ssl.String("ca_chain_path", "")
 	checkFile(ssl, "ca_chain_path")
 	seen := map[string]bool{}
+	env := ParseEnv{Global: glob, SSLCAFile: ca}
 	for _, n := range cf.WithPrefix("collection_group_") {
-		g := parseGroup(n.Section, n.Name, c.LocalNode)
-		if g.CAFile == "" {
-			g.CAFile = ca
-		}
-		c.Groups = append(c.Groups, g)
+		c.Groups = append(c.Groups, parseGroup(n.Section, n.Name, env))
 	}
 	for _, n := range cf.WithPrefix("node_") {
 		if n.Name == "translation" {
@@ -131,6 +134,9 @@ func ParseConfig(cf *collector.ConfigFile, localNode string) *Config {
 		}
 	}
 	for _, g := range c.Enabled() {
+		if t, ok := LookupType(g.Type); !ok || !t.Nodes {
+			continue
+		}
 		for _, t := range g.TargetNodes {
 			if g.Database == "" && !seen[t] {
 				p.Add("collection_group_"+g.Name, "target_nodes", "no [node_%s] section defines node %q", t, t)
@@ -157,6 +163,7 @@ func (c *Config) checkTranslation(p *collector.Problems) {
 			return
 		}
 	}
+
 	for _, t := range c.Translation {
 		found := false
 		for _, n := range c.Nodes {
@@ -171,27 +178,43 @@ func (c *Config) checkTranslation(p *collector.Problems) {
 	}
 }
 
-func parseGroup(s *collector.Section, name, local string) GroupConfig {
+func parseGroup(s *collector.Section, name string, env ParseEnv) GroupConfig {
 	g := GroupConfig{
 		Name:         name,
+		Type:         s.String("type", TypeACE),
 		Enabled:      s.Bool("enabled", true),
 		Coverage:     s.Int("coverage", 100, 0, 100),
 		FullDelivery: s.Bool("full_delivery", true),
+		Default:      s.Bool("default", false),
 		BatchSize:    s.Int("batch_size", 32, 1, 10000),
 		ThreadCount:  s.Int("thread_count", 1, 1, 256),
-		CompanyID:    s.Int("company_id", 0, 0, 1<<31-1),
-		Database:     s.String("database", ""),
-		VerifyTLS:    s.Bool("verify_tls", true),
-		CAFile:       s.String("ca_chain_path", ""),
-		ClientCert:   s.String("client_cert", ""),
-		ClientKey:    s.String("client_key", ""),
-		APIKey:       s.String("api_key", ""),
-		APIKeyHeader: s.String("api_key_header", "x-ace-auth"),
-		Timeout:      s.Duration("timeout", 30*time.Second),
 		BackoffMin:   s.Duration("backoff_min", time.Second),
 		BackoffMax:   s.Duration("backoff_max", 60*time.Second),
 	}
-	g.RetryMax = s.Int("retry_max", map[bool]int{true: 1, false: 0}[g.FullDelivery], 0, 10)
+	if g.BackoffMax < g.BackoffMin {
+		s.Errorf("backoff_max", "backoff_max %s is below backoff_min %s", g.BackoffMax, g.BackoffMin)
+	}
+	t, ok := LookupType(g.Type)
+	if !ok {
+		msg := fmt.Sprintf("unknown group type %q (known: %s)", g.Type, strings.Join(TypeNames(), ", "))
+		if near := collector.Nearest(g.Type, TypeNames()); near != "" {
+			msg += fmt.Sprintf("; did you mean %q?", near)
+		}
+		s.Errorf("type", "%s", msg)
+		s.Done() // nothing else can be checked without the type
+		return g
+	}
+	if t.Nodes {
+		parseNodeSelection(s, &g, env.Global.Node)
+	}
+	g.Settings = t.Parse(s, g, env)
+	return g
+}
+
+// parseNodeSelection reads the keys that choose a group's nodes.
+func parseNodeSelection(s *collector.Section, g *GroupConfig, local string) {
+	g.CompanyID = s.Int("company_id", 0, 0, 1<<31-1)
+	g.Database = s.String("database", "")
 	g.NodeCompanyID = s.Int("target_node_as_company_id", g.CompanyID, 0, 1<<31-1)
 	// ACE documents these keys but its code does not read them.
 	if s.Has("secondary_company_ids") {
@@ -212,19 +235,13 @@ func parseGroup(s *collector.Section, name, local string) GroupConfig {
 		}
 		g.TargetNodes = append(g.TargetNodes, t)
 	}
-	for _, k := range []string{"ca_chain_path", "client_cert", "client_key"} {
-		checkFile(s, k)
-	}
-	if (g.ClientCert == "") != (g.ClientKey == "") {
-		s.Errorf("client_cert", "client_cert and client_key go together")
-	}
-	if g.BackoffMax < g.BackoffMin {
-		s.Errorf("backoff_max", "backoff_max %s is below backoff_min %s", g.BackoffMax, g.BackoffMin)
-	}
-	if !g.FullDelivery && s.Has("retry_max") && g.RetryMax > 0 {
-		s.Errorf("retry_max", "full_delivery = no means exactly one attempt; retry_max must be 0")
-	}
-	return g
+}
+
+// CheckFile reports a configured file that does not exist: delivery would
+// otherwise fail on every item at run time. Types call it for their
+// certificate and template files.
+func CheckFile(s *collector.Section, key string) {
+	checkFile(s, key)
 }
 
 // checkFile reports a configured file that does not exist: delivery would
@@ -250,6 +267,7 @@ func parseNode(s *collector.Section, name string) (Node, bool) {
 		n.Modes = modes
 	}
 	n.Excluded = s.List("excluded_analysis_modes")
+	n.Weight = s.Int("weight", 1, 1, 1000)
 	if n.Location != "" {
 		if err := checkLocation(n.Location); err != nil {
 			s.Errorf("location", "%v", err)

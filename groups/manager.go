@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/ace-collector/ace-collector/api"
 	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/persistence"
 )
@@ -29,20 +29,17 @@ type Queue interface {
 	PurgeParked(ctx context.Context, before time.Time) (int64, error)
 }
 
-// Submitter delivers one submission to a node location.
-type Submitter interface {
-	Submit(ctx context.Context, location string, sub *collector.Submission) (*api.SubmitResult, error)
-}
-
 // Options configure a Manager.
 type Options struct {
 	Config   *Config
 	Queue    Queue
 	Instance string                // prefix of this process's claim owners
 	Sources  map[string]NodeSource // per group; default: the [node_*] sections
-	Clients  map[string]Submitter  // per group; default: built from the group's settings
-	Stats    *collector.Stats
-	Log      *slog.Logger
+	// Deliveries replace a group's delivery (tests that inject faults);
+	// default: opened by the group's type. The caller closes them.
+	Deliveries map[string]Delivery
+	Stats      *collector.Stats
+	Log        *slog.Logger
 	// Delivered, if set, is told how long each delivered submission took
 	// from being stored to being delivered (the latency histogram).
 	Delivered func(group string, sinceStored time.Duration)
@@ -58,21 +55,23 @@ type Options struct {
 
 // Manager runs every enabled group's delivery workers.
 type Manager struct {
-	o       Options
-	health  *nodeHealth
-	groups  []*group
-	clients []*api.Client
-	static  atomic.Pointer[staticSet] // [node_*] and translation (SetNodes)
+	o      Options
+	health *nodeHealth
+	groups []*group
+	opened []Delivery                // the deliveries New opened (Close closes them)
+	static atomic.Pointer[staticSet] // [node_*] and translation (SetNodes)
 }
 
 type group struct {
-	m      *Manager
-	cfg    GroupConfig
-	source NodeSource
-	client Submitter
-	scope  string
-	log    *slog.Logger
-	block  *blocker
+	m        *Manager
+	cfg      GroupConfig
+	source   NodeSource
+	delivery Delivery
+	scope    string
+	log      *slog.Logger
+	block    *blocker
+	retries  *retryMemory
+	fixed    bool // the type names its own targets (not nodes)
 }
 
 // New validates options and builds the per-group clients.
@@ -98,46 +97,61 @@ func New(o Options) (*Manager, error) {
 	m := &Manager{o: o, health: newNodeHealth()}
 	m.SetNodes(o.Config.Nodes, o.Config.Translation)
 	for _, gc := range o.Config.Enabled() {
-		g := &group{m: m, cfg: gc, scope: "group:" + gc.Name, log: o.Log.With("group", gc.Name)}
-		g.block = newBlocker(g.log)
-		g.source = o.Sources[gc.Name]
-		if g.source == nil {
-			if gc.Database != "" {
-				m.Close()
-				return nil, fmt.Errorf("groups: group %s uses database %s but no node source was given", gc.Name, gc.Database)
-			}
-			g.source = liveNodes{&m.static}
-		}
-		g.client = o.Clients[gc.Name]
-		if g.client == nil {
-			c, err := api.NewClient(api.ClientOptions{
-				CAFile:             gc.CAFile,
-				InsecureSkipVerify: !gc.VerifyTLS,
-				CertFile:           gc.ClientCert,
-				KeyFile:            gc.ClientKey,
-				APIKey:             gc.APIKey,
-				APIKeyHeader:       gc.APIKeyHeader,
-				Timeout:            gc.Timeout,
-				RetryMax:           gc.RetryMax,
-				Logger:             g.log,
-			})
-			if err != nil {
-				m.Close()
-				return nil, fmt.Errorf("groups: [collection_group_%s]: %w", gc.Name, err)
-			}
-			m.clients = append(m.clients, c)
-			g.client = c
+		g, err := m.newGroup(gc)
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("groups: [collection_group_%s]: %w", gc.Name, err)
 		}
 		m.groups = append(m.groups, g)
 	}
 	return m, nil
 }
 
-// Close releases the HTTP clients' idle connections.
-func (m *Manager) Close() {
-	for _, c := range m.clients {
-		c.Close()
+// newGroup opens a group's delivery (unless one was given) and finds its
+// targets: nodes for a node type, the delivery's own otherwise.
+func (m *Manager) newGroup(gc GroupConfig) (*group, error) {
+	o := m.o
+	g := &group{m: m, cfg: gc, scope: "group:" + gc.Name, log: o.Log.With("group", gc.Name), retries: newRetryMemory()}
+	g.block = newBlocker(g.log)
+	t, ok := LookupType(gc.Type)
+	if !ok {
+		return nil, fmt.Errorf("unknown group type %q (known: %s)", gc.Type, strings.Join(TypeNames(), ", "))
 	}
+	g.delivery = o.Deliveries[gc.Name]
+	if g.delivery == nil {
+		d, err := t.Open(gc, g.log)
+		if err != nil {
+			return nil, err
+		}
+		m.opened = append(m.opened, d)
+		g.delivery = d
+	}
+	if !t.Nodes {
+		tg, ok := g.delivery.(Targeted)
+		if !ok {
+			return nil, fmt.Errorf("type %s delivers to no nodes and names no targets", gc.Type)
+		}
+		g.source, g.fixed = StaticNodes(tg.Targets()), true
+		return g, nil
+	}
+	g.source = o.Sources[gc.Name]
+	if g.source == nil {
+		if gc.Database != "" {
+			return nil, fmt.Errorf("group uses database %s but no node source was given", gc.Database)
+		}
+		g.source = liveNodes{&m.static}
+	}
+	return g, nil
+}
+
+// Close closes the deliveries New opened (their connections).
+func (m *Manager) Close() {
+	for _, d := range m.opened {
+		if err := d.Close(); err != nil {
+			m.o.Log.Warn("closing a group's delivery failed", "error", err)
+		}
+	}
+	m.opened = nil
 }
 
 func (m *Manager) owner(group string, i int) string {
@@ -234,7 +248,7 @@ func (m *Manager) Groups() []GroupStatus {
 	out := make([]GroupStatus, 0, len(m.groups))
 	for _, g := range m.groups {
 		reason, since := g.block.status()
-		out = append(out, GroupStatus{Name: g.cfg.Name, Type: TypeACE, Blocked: reason, BlockedSince: since})
+		out = append(out, GroupStatus{Name: g.cfg.Name, Type: g.cfg.Type, Blocked: reason, BlockedSince: since})
 	}
 	return out
 }

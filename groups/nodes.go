@@ -5,7 +5,8 @@ import (
 	"slices"
 )
 
-// Node is an ACE node a group can deliver to.
+// Node is a target a group can deliver to: an ACE node, or the fixed
+// target of a type without nodes (a syslog server, a directory, ...).
 type Node struct {
 	Name     string
 	Location string   // host:port, or http://host:port for plain HTTP
@@ -15,7 +16,13 @@ type Node struct {
 	// Workload is the node's current work queue length as its source
 	// reports it (ACE's COUNT(workload)); 0 for static nodes.
 	Workload int
+	// Weight is the node's share of deliveries among nodes that accept
+	// the same submissions ([node_NAME] weight; 0 counts as 1).
+	Weight int
 }
+
+// weight is n's weight for selection (at least 1).
+func (n Node) weight() int { return max(n.Weight, 1) }
 
 // Accepts reports whether the node takes submissions of mode. Exclusions
 // are evaluated per node, not per joined row (ACE bug §10.14).

@@ -34,7 +34,11 @@ func (r *PingReport) OK() bool {
 	return true
 }
 
-// Ping checks every enabled group's nodes as delivery would reach them:
+// prober is a group type's settings that say how to reach its nodes over
+// ACE's API (type ace).
+type prober interface{ ProbeOptions() api.ClientOptions }
+
+// Ping checks every enabled ACE group's nodes as delivery would reach them:
 // the group's node source (sources[group], else the [node_*] sections),
 // its target_nodes, the node translation, and its TLS, client certificate
 // and API key settings. Nodes are checked concurrently.
@@ -47,6 +51,10 @@ func Ping(ctx context.Context, c *Config, sources map[string]NodeSource) *PingRe
 	}
 	var jobs []job
 	for _, g := range c.Enabled() {
+		pr, ok := g.Settings.(prober)
+		if !ok {
+			continue // a group type without ACE nodes: nothing for ping to check
+		}
 		rep.Usable[g.Name] = false
 		src := sources[g.Name]
 		if src == nil {
@@ -57,8 +65,8 @@ func Ping(ctx context.Context, c *Config, sources map[string]NodeSource) *PingRe
 			rep.Errors[g.Name] = api.Redact(err.Error())
 			continue
 		}
-		opts := api.ClientOptions{CAFile: g.CAFile, InsecureSkipVerify: !g.VerifyTLS, CertFile: g.ClientCert,
-			KeyFile: g.ClientKey, APIKey: g.APIKey, APIKeyHeader: g.APIKeyHeader, Timeout: min(g.Timeout, 10e9)}
+		opts := pr.ProbeOptions()
+		opts.Timeout = min(opts.Timeout, 10e9)
 		for _, n := range nodes {
 			if len(g.TargetNodes) > 0 && !slices.Contains(g.TargetNodes, n.Name) {
 				continue

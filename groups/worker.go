@@ -141,6 +141,9 @@ func (g *group) nodes(ctx context.Context) (nodeList, error) {
 	if err != nil {
 		return nodeList{}, err
 	}
+	if g.fixed {
+		return nodeList{usable: all}, nil // a type's own targets: not ACE locations
+	}
 	l := nodeList{usable: make([]Node, 0, len(all))}
 	for _, n := range all {
 		if len(g.cfg.TargetNodes) > 0 && !slices.Contains(g.cfg.TargetNodes, n.Name) {
@@ -259,12 +262,12 @@ func (g *group) deliverOne(ctx context.Context, it persistence.Item, nodes []Nod
 	return g.submit(ctx, it, sub, cands), sub.AnalysisMode, true
 }
 
-// submit sends sub to the least busy usable candidate and turns the answer
-// into the item's outcome.
+// submit delivers sub to the candidate selection picks (see
+// nodeHealth.pick) and turns the answer into the item's outcome.
 func (g *group) submit(ctx context.Context, it persistence.Item, sub *collector.Submission, cands []Node) persistence.Result {
 	res := persistence.Result{WorkID: it.WorkID}
 	stats := g.m.o.Stats
-	idx, soonest := g.m.health.pick(cands, time.Now())
+	idx, soonest := g.m.health.pick(cands, time.Now(), g.retries.avoid(it.WorkID))
 	if idx < 0 {
 		if g.cfg.FullDelivery {
 			// Every candidate is backing off: wait for the first to return.
@@ -278,18 +281,15 @@ func (g *group) submit(ctx context.Context, it persistence.Item, sub *collector.
 		g.m.health.mu.Unlock()
 	}
 	node := cands[idx]
-	if g.cfg.CompanyID != 0 {
-		sub.CompanyID = g.cfg.CompanyID
-	}
 	g.m.emit(DeliveryEvent{Group: g.cfg.Name, UUID: sub.UUID, State: "LOCKED", Node: node.Name})
 	start := time.Now()
-	out, err := g.client.Submit(ctx, node.Location, sub)
-	transient := err != nil && api.Transient(err)
+	err := g.delivery.Deliver(ctx, node, sub)
+	transient, kind := Classify(err)
 	downUntil := g.m.health.done(node.Location, transient && ctx.Err() == nil, time.Now(), g.cfg.BackoffMin, g.cfg.BackoffMax)
 	log := g.log.With("uuid", sub.UUID, "node", node.Name, "location", node.Location)
 	if err != nil {
 		err = api.RedactError(err)
-		log = log.With("kind", api.FailureKind(err), "error", err)
+		log = log.With("kind", kind, "error", err)
 	}
 	switch {
 	case err == nil:
@@ -297,7 +297,7 @@ func (g *group) submit(ctx context.Context, it persistence.Item, sub *collector.
 		if f := g.m.o.Delivered; f != nil && it.InsertDate > 0 {
 			f(g.cfg.Name, time.Since(time.UnixMilli(it.InsertDate)))
 		}
-		log.Debug("delivered", "remote_uuid", out.UUID, "took", time.Since(start))
+		log.Debug("delivered", "took", time.Since(start))
 		res.Outcome = persistence.Completed
 	case ctx.Err() != nil:
 		res.Outcome, res.NextAttempt = persistence.Release, time.Now()
@@ -307,11 +307,7 @@ func (g *group) submit(ctx context.Context, it persistence.Item, sub *collector.
 		res.Outcome, res.Error = persistence.Failed, err.Error()
 	case transient:
 		stats.Add(g.scope, "retried", 1)
-		wait := backoff(it.Attempts+1, g.cfg.BackoffMin, g.cfg.BackoffMax)
-		next := time.Now().Add(wait)
-		if downUntil.After(next) {
-			next = downUntil
-		}
+		next := g.retryAt(it, node, cands, downUntil)
 		log.Warn("delivery failed; will retry", "attempt", it.Attempts+1, "retry_at", next.Format(time.RFC3339))
 		res.Outcome, res.Error, res.NextAttempt = persistence.Retry, err.Error(), next
 	default:
@@ -322,6 +318,25 @@ func (g *group) submit(ctx context.Context, it persistence.Item, sub *collector.
 	return res
 }
 
+// retryAt is when an item that node just failed transiently is tried
+// again. While another candidate is usable the item goes there at once
+// (and prefers it over node); otherwise it waits out its own capped backoff
+// and node's.
+func (g *group) retryAt(it persistence.Item, node Node, cands []Node, downUntil time.Time) time.Time {
+	now := time.Now()
+	if len(cands) > 1 {
+		g.retries.failed(it.WorkID, node.Location)
+		if g.m.health.usableBesides(cands, node.Location, now) {
+			return now
+		}
+	}
+	next := now.Add(backoff(it.Attempts+1, g.cfg.BackoffMin, g.cfg.BackoffMax))
+	if downUntil.After(next) {
+		next = downUntil
+	}
+	return next
+}
+
 // failOutcome is how a permanently undeliverable item ends: parked for
 // inspection with full delivery, failed (and cleaned up) without.
 func (g *group) failOutcome() persistence.Outcome {
@@ -330,5 +345,3 @@ func (g *group) failOutcome() persistence.Outcome {
 	}
 	return persistence.Failed
 }
-
-var _ Submitter = (*api.Client)(nil)

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	_ "github.com/ace-collector/ace-collector/collectors/all" // every collector kind
+	_ "github.com/ace-collector/ace-collector/groups/all"     // every group type
 )
 
 func main() {
