@@ -63,8 +63,8 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
-		Use:   "ace-collector",
-		Short: "Collect security telemetry and deliver it to ACE",
+		Use:           "ace-collector",
+		Short:         "Collect security telemetry and deliver it to ACE",
 		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
