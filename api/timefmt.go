@@ -46,7 +46,8 @@ func ParseEventTime(s string, loc *time.Location) (time.Time, error) {
 
 var errTimeSyntax = errors.New("not in a supported event time format")
 
-// errZeroTime refuses 0001-01-01 00:00:00 UTC, Go's zero time. Everywhere
+// errZeroTime refuses 0001-01-01 00:00:00 UTC, Go's zero time (to the
+// microsecond, the wire format's precision). Everywhere
 // past this parser (collector.Submission, Observable, the encoder) a zero
 // time means "no time given" and becomes "now" or is left out, so
 // accepting it would silently replace the value the client sent. Every
@@ -188,7 +189,9 @@ func parseEventTime(s string, loc *time.Location) (time.Time, error) {
 	if y := t.UTC().Year(); y < 1 || y > 9999 {
 		return time.Time{}, errors.New("year out of range in UTC")
 	}
-	if t.IsZero() {
+	// ACE's wire format carries microseconds: an instant less than one
+	// microsecond past the zero time is the zero time once sent on.
+	if t.Truncate(time.Microsecond).IsZero() {
 		return time.Time{}, errZeroTime
 	}
 	return t, nil
