@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 		d.sources.ByGroup[g] = src
 	}
 	d.rt, err = collector.NewRuntime(collector.RuntimeOptions{
-		Queue:                   d.store.ForCollector(),
+		Queue:                   d.store,
 		IncomingDir:             cfg.IncomingDir,
 		Groups:                  cfg.GroupTargets(),
 		Global:                  cfg.Global,
