@@ -57,20 +57,32 @@ func runBenchPipeline(ctx context.Context, o *Options, dir string, payload []byt
 	if o.Store == "mysql" {
 		cfg.Store.Config = persistence.Config{Driver: "mysql", DSN: o.DSN}
 	}
-	cfg.Instance = fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano())
-	d, err := daemon.New(ctx, cfg, daemon.Options{Version: "bench", Log: o.Log, NoStatus: true})
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	defer d.Close()
-
+	// Instances share the store (MySQL), as daemons on several hosts do:
+	// same configuration, distinct instance names.
+	var sinks []collector.Sink
+	var daemons []*daemon.Daemon
+	defer func() {
+		for _, d := range daemons {
+			d.Close()
+		}
+	}()
 	pctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	wg.Add(1)
-	go func() { defer wg.Done(); d.Run(pctx) }()
+	defer func() { cancel(); wg.Wait() }() // before the daemons close
+	for i := range max(o.Instances, 1) {
+		c := *cfg
+		c.Instance = fmt.Sprintf("bench-%d-%d-%d", os.Getpid(), time.Now().UnixNano(), i)
+		d, err := daemon.New(ctx, &c, daemon.Options{Version: "bench", Log: o.Log, NoStatus: true})
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		daemons = append(daemons, d)
+		wg.Add(1)
+		go func() { defer wg.Done(); d.Run(pctx) }()
+		sinks = append(sinks, d.Sink("bench"))
+	}
 
-	src := &benchSource{o: o, sink: d.Sink("bench"), track: track, payload: payload,
+	src := &benchSource{o: o, sinks: sinks, track: track, payload: payload,
 		dir: filepath.Join(dir, "src")}
 	if err := os.MkdirAll(src.dir, 0o750); err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -147,7 +159,7 @@ func waitDelivered(ctx context.Context, o *Options, src *benchSource, track *ben
 // Sink.Submit, paced to o.Rate when set.
 type benchSource struct {
 	o         *Options
-	sink      collector.Sink
+	sinks     []collector.Sink // one per instance, taken in turn
 	track     *benchTracker
 	payload   []byte
 	dir       string
@@ -214,7 +226,7 @@ func (s *benchSource) produce(ctx context.Context, start time.Time) error {
 		}
 		at := time.Now()
 		s.track.start(sub.UUID, at)
-		if err := s.sink.Submit(ctx, sub); err != nil {
+		if err := s.sinks[i%len(s.sinks)].Submit(ctx, sub); err != nil {
 			s.track.forget(sub.UUID)
 			if ctx.Err() != nil {
 				return nil

@@ -11,6 +11,7 @@ import (
 
 func benchCmd() *cobra.Command {
 	o := bench.Options{}
+	var scaling bool
 	cmd := &cobra.Command{
 		Use:   "bench [flags]",
 		Short: "Measure the whole pipeline on loopback",
@@ -21,6 +22,13 @@ receivers on 127.0.0.1, after measuring the loopback HTTP ceiling; see README
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Progress = cmd.ErrOrStderr()
 			o.Log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			if scaling {
+				rows, err := bench.Scaling(cmd.Context(), &o)
+				if len(rows) > 0 {
+					bench.PrintScaling(cmd.OutOrStdout(), &o, rows)
+				}
+				return err
+			}
 			res, err := bench.Run(cmd.Context(), &o)
 			if err != nil {
 				return err
@@ -46,5 +54,9 @@ receivers on 127.0.0.1, after measuring the loopback HTTP ceiling; see README
 	f.DurationVar(&o.CeilingFor, "ceiling-time", 3*time.Second, "how long to measure the loopback HTTP ceiling (0 = skip)")
 	f.DurationVar(&o.StallAfter, "stall-timeout", time.Minute, "fail when nothing is delivered for this long")
 	f.BoolVar(&o.KeepTempDir, "keep", false, "keep the temporary directory (store, receiver storage)")
+	f.IntVar(&o.CPUs, "cpus", 0, "cores the pipeline may use (GOMAXPROCS; 0 = all of the machine's)")
+	f.BoolVar(&scaling, "scaling", false, "run once at 1, 2, 4, … cores up to the machine's and print a table")
+	f.IntVar(&o.Instances, "instances", 1, "with --store mysql: daemons sharing the store, each with every group's threads")
+	f.BoolVar(&o.ACEBaseline, "ace-baseline", false, "with --store mysql: also run ACE's own queue pattern on the same database and print both rates and their ratio")
 	return cmd
 }
