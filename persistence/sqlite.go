@@ -68,9 +68,9 @@ func (s *Store) openSQLiteDB(ctx context.Context, cfg Config) error {
 	q := url.Values{}
 	for _, p := range []string{
 		"journal_mode(WAL)",
-		// FULL: a commit is on disk when it returns, which is the
-		// durability contract; group commit keeps that affordable.
-		"synchronous(NORMAL)", // FULL for durable transactions (durableTx)
+		// NORMAL: a commit survives a process crash; the writes that
+		// must survive a power cut wait for walSyncer's fsync.
+		"synchronous(NORMAL)",
 		"busy_timeout(10000)",
 		"foreign_keys(0)",
 	} {
