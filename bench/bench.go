@@ -10,9 +10,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -43,6 +45,17 @@ type Options struct {
 	// Viewers is how many live-page clients read the daemon's live stream
 	// during the run (0: no status server at all).
 	Viewers int
+	// CPUs is GOMAXPROCS for the run (0: every core of the machine).
+	CPUs int
+	// Scaling runs at 1, 2, 4, … cores up to the machine's (the command
+	// prints a table; Run ignores it).
+	Scaling bool
+	// Instances is how many daemons share the store (MySQL only), each
+	// with every group's threads; producers take turns between them.
+	Instances int
+	// ACEBaseline (MySQL only): after the pipeline, run ACE's own queue
+	// pattern on the same database with the same load and receivers.
+	ACEBaseline bool
 }
 
 // Result is what one bench run measured.
@@ -55,11 +68,14 @@ type Result struct {
 	P50, P95, P99   time.Duration
 	MaxLatency      time.Duration
 	PeakRSSBytes    int64
-	CeilingReqPerS  float64 // 0 when not measured
+	CPU             time.Duration // user + system CPU of the process during the pipeline phase
+	CeilingReqPerS  float64       // 0 when not measured
 	SubmissionsPerS float64
 	DeliveriesPerS  float64
 	EnqueuePerS     float64
-	ViewerRows      int64 // rows the live viewers received, all together
+	ViewerRows      int64      // rows the live viewers received, all together
+	CPUs            int        // GOMAXPROCS of the run
+	ACE             *ACEResult // ACE's queue pattern, when measured
 }
 
 func (o *Options) check() error {
@@ -89,6 +105,22 @@ func (o *Options) check() error {
 	if o.NodeFsync && o.Node != "store" {
 		errs = append(errs, errors.New("--node-fsync needs --node store (light receivers write nothing)"))
 	}
+	if o.CPUs < 0 {
+		errs = append(errs, fmt.Errorf("--cpus must not be negative (got %d)", o.CPUs))
+	}
+	errs = append(errs, o.checkStore()...)
+	if o.StallAfter <= 0 {
+		o.StallAfter = time.Minute
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return errors.Join(errs...)
+}
+
+// checkStore checks --store and what depends on it.
+func (o *Options) checkStore() []error {
+	var errs []error
 	switch o.Store {
 	case "embedded", "sqlite":
 	case "mysql":
@@ -98,13 +130,19 @@ func (o *Options) check() error {
 	default:
 		errs = append(errs, fmt.Errorf("--store %q: want embedded or mysql", o.Store))
 	}
-	if o.StallAfter <= 0 {
-		o.StallAfter = time.Minute
+	if o.Instances == 0 {
+		o.Instances = 1
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
+	if o.Instances < 0 || o.Instances > 16 {
+		errs = append(errs, fmt.Errorf("--instances must be 1 to 16 (got %d)", o.Instances))
 	}
-	return errors.Join(errs...)
+	if o.Store != "mysql" && o.Instances > 1 {
+		errs = append(errs, errors.New("--instances above 1 needs --store mysql (one daemon per embedded store)"))
+	}
+	if o.Store != "mysql" && o.ACEBaseline {
+		errs = append(errs, errors.New("--ace-baseline needs --store mysql (ACE's queue is MySQL SQL)"))
+	}
+	return errs
 }
 
 // Run measures the HTTP ceiling, then runs the pipeline.
@@ -126,10 +164,13 @@ func Run(ctx context.Context, o *Options) (*Result, error) {
 	for i := range payload {
 		payload[i] = byte(r.Uint32())
 	}
-	res := &Result{Submissions: o.N}
+	if o.CPUs > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.CPUs))
+	}
+	res := &Result{Submissions: o.N, CPUs: runtime.GOMAXPROCS(0)}
 	if o.CeilingFor > 0 {
 		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "measuring loopback HTTP ceiling (%d clients, %s)...\n", o.Threads*o.Groups, o.CeilingFor)
+			fmt.Fprintf(o.Progress, "measuring loopback HTTP ceiling (%d clients, %s)...\n", o.Threads*o.Groups*o.Instances, o.CeilingFor)
 		}
 		if res.CeilingReqPerS, err = measureCeiling(ctx, o, filepath.Join(dir, "ceiling"), payload, o.Log); err != nil {
 			return nil, err
@@ -146,10 +187,21 @@ func Run(ctx context.Context, o *Options) (*Result, error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	cpu0 := cpuTime()
 	if err := runBenchPipeline(ctx, o, dir, payload, res); err != nil {
 		return nil, err
 	}
+	res.CPU = cpuTime() - cpu0
 	res.PeakRSSBytes = peakRSS()
+	if o.ACEBaseline {
+		pprof.StopCPUProfile() // the profile is of the pipeline
+		if o.Progress != nil {
+			fmt.Fprintln(o.Progress, "running ACE's queue pattern on the same database...")
+		}
+		if res.ACE, err = runACEBaseline(ctx, o); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
 
@@ -172,9 +224,10 @@ func benchSubmission(o *Options, i int) *collector.Submission {
 	return sub
 }
 
+// Print writes the summary of one run; the ratios come last.
 func Print(w io.Writer, o *Options, r *Result) {
-	fmt.Fprintf(w, "ace-collector bench: %d submissions, %d observables, attachment %d B, %d group(s) × %d threads, batch %d, producers %d, rate %s, store %s\n",
-		o.N, o.Observables, o.AttachSize, o.Groups, o.Threads, o.Batch, o.Producers, rateText(o.Rate), o.Store)
+	fmt.Fprintf(w, "ace-collector bench: %d submissions, %d observables, attachment %d B, %d group(s) × %d threads, batch %d, producers %d, rate %s, store %s%s, %d cores\n",
+		o.N, o.Observables, o.AttachSize, o.Groups, o.Threads, o.Batch, o.Producers, rateText(o.Rate), o.Store, instancesText(o), r.CPUs)
 	fmt.Fprintf(w, "  receivers:      %s\n", receiverText(o))
 	if o.Viewers > 0 {
 		fmt.Fprintf(w, "  live viewers:   %d reading /live/events (%d rows received in all)\n", o.Viewers, r.ViewerRows)
@@ -190,11 +243,31 @@ func Print(w io.Writer, o *Options, r *Result) {
 		fmt.Fprintf(w, "  duplicates:     %d\n", r.Duplicates)
 	}
 	fmt.Fprintf(w, "  peak RSS:       %.1f MiB\n", float64(r.PeakRSSBytes)/(1<<20))
+	if r.CPU > 0 && r.EndToEnd > 0 {
+		fmt.Fprintf(w, "  CPU used:       %.2f of %d cores (%.0f µs per submission, whole process, pipeline phase)\n",
+			r.CPU.Seconds()/r.EndToEnd.Seconds(), r.CPUs, float64(r.CPU.Microseconds())/float64(r.Submissions))
+	}
 	if r.CeilingReqPerS > 0 {
 		fmt.Fprintf(w, "  HTTP ceiling:   %.0f requests/s (plain net/http client, %d connections, same receiver)\n",
-			r.CeilingReqPerS, o.Threads*o.Groups)
+			r.CeilingReqPerS, o.Threads*o.Groups*o.Instances)
+	}
+	if a := r.ACE; a != nil {
+		fmt.Fprintf(w, "  ACE queue pattern: %.0f submissions/s end to end (%.0f deliveries/s; enqueue only %.0f/s; p99 %s), same database, load, receivers and client\n",
+			a.SubmissionsPerS, a.DeliveriesPerS, a.EnqueuePerS, ms(a.P99))
+	}
+	if r.CeilingReqPerS > 0 {
 		fmt.Fprintf(w, "  pipeline/ceiling: %.2f (deliveries/s ÷ ceiling requests/s)\n", r.DeliveriesPerS/r.CeilingReqPerS)
 	}
+	if a := r.ACE; a != nil && a.SubmissionsPerS > 0 {
+		fmt.Fprintf(w, "  ace-collector/ACE: %.1f× (end-to-end submissions/s ÷ ACE's queue pattern's)\n", r.SubmissionsPerS/a.SubmissionsPerS)
+	}
+}
+
+func instancesText(o *Options) string {
+	if o.Instances > 1 {
+		return fmt.Sprintf(" (%d instances)", o.Instances)
+	}
+	return ""
 }
 
 // receiverText says what the receivers did, so a figure is never read as
@@ -217,6 +290,15 @@ func rateText(r float64) string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
+
+// cpuTime is the user and system CPU the process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // peakRSS reads VmHWM (peak resident set size) from /proc/self/status; 0
 // where that is not available.
@@ -259,6 +341,10 @@ func (o *Options) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the pipeline phase to FILE")
 	f.DurationVar(&o.CeilingFor, "ceiling-time", 3*time.Second, "how long to measure the loopback HTTP ceiling (0 = skip)")
 	f.DurationVar(&o.StallAfter, "stall-timeout", time.Minute, "fail when nothing is delivered for this long")
+	f.BoolVar(&o.Scaling, "scaling", false, "run once at 1, 2, 4, … cores up to the machine's and print a table")
+	f.IntVar(&o.CPUs, "cpus", 0, "cores the pipeline may use (GOMAXPROCS; 0 = all of the machine's)")
+	f.IntVar(&o.Instances, "instances", 1, "with --store mysql: daemons sharing the store, each with every group's threads")
+	f.BoolVar(&o.ACEBaseline, "ace-baseline", false, "with --store mysql: also run ACE's own queue pattern on the same database and print both rates and their ratio")
 	f.IntVar(&o.Viewers, "viewers", 0, "live-page clients reading the daemon's /live/events during the run (0 = no status server)")
 	f.BoolVar(&o.KeepTempDir, "keep", false, "keep the temporary directory (store, receiver storage)")
 }

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ace-collector/ace-collector/persistence/mysqltest"
 )
 
 // TestBenchSmall runs the bench end to end on a small load: every
@@ -70,6 +74,9 @@ func TestBenchOptionsCheck(t *testing.T) {
 		{"mysql without dsn", Options{N: 1, Groups: 1, Threads: 1, Batch: 1, Producers: 1, Store: "mysql"}, "needs --dsn"},
 		{"bad store", Options{N: 1, Groups: 1, Threads: 1, Batch: 1, Producers: 1, Store: "redis"}, "want embedded or mysql"},
 		{"negative rate", Options{N: 1, Groups: 1, Threads: 1, Batch: 1, Producers: 1, Store: "embedded", Rate: -1}, "must not be negative"},
+		{"negative cpus", Options{N: 1, Groups: 1, Threads: 1, Batch: 1, Producers: 1, Store: "embedded", CPUs: -1}, "--cpus must not be negative"},
+		{"instances of an embedded store", Options{N: 1, Groups: 1, Threads: 1, Batch: 1, Producers: 1, Store: "embedded", Instances: 2}, "needs --store mysql"},
+		{"ace baseline without mysql", Options{N: 1, Groups: 1, Threads: 1, Batch: 1, Producers: 1, Store: "embedded", ACEBaseline: true}, "--ace-baseline needs --store mysql"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.o.check()
@@ -77,6 +84,32 @@ func TestBenchOptionsCheck(t *testing.T) {
 				t.Errorf("check() = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestScalingSteps(t *testing.T) {
+	for n, want := range map[int][]int{1: {1}, 2: {1, 2}, 6: {1, 2, 4, 6}, 16: {1, 2, 4, 8, 16}} {
+		if got := scalingSteps(n); !slices.Equal(got, want) {
+			t.Errorf("scalingSteps(%d) = %v, want %v", n, got, want)
+		}
+	}
+}
+
+// --cpus sets GOMAXPROCS for the run, reports it, and gives it back.
+func TestBenchCPUs(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	o := Options{N: 50, Observables: 1, Groups: 1, Threads: 1, Batch: 8, Producers: 2, Store: "embedded", CPUs: 1}
+	res, err := Run(context.Background(), &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.CPUs != 1 || runtime.GOMAXPROCS(0) != before {
+		t.Fatalf("run at %d cores, GOMAXPROCS %d after (was %d)", res.CPUs, runtime.GOMAXPROCS(0), before)
+	}
+	var out bytes.Buffer
+	PrintScaling(&out, &o, []ScalingRow{{CPUs: 1, Result: res}})
+	if !strings.Contains(out.String(), "| 1 | ") {
+		t.Errorf("scaling table lacks the 1-core row:\n%s", out.String())
 	}
 }
 
@@ -108,5 +141,32 @@ func TestNodeFsyncNeedsStoringReceivers(t *testing.T) {
 	o := Options{N: 1, Groups: 1, Threads: 1, Batch: 1, Producers: 1, Store: "embedded", Node: "light", NodeFsync: true}
 	if _, err := Run(context.Background(), &o); err == nil || !strings.Contains(err.Error(), "--node-fsync needs --node store") {
 		t.Fatalf("Run = %v", err)
+	}
+}
+
+// On MySQL, two instances share the queue and ACE's queue pattern runs on
+// the same database: every submission reaches the node exactly once in
+// both, and the summary ends with both rates' ratio.
+func TestBenchMySQLInstancesAndACEBaseline(t *testing.T) {
+	dsn := mysqltest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := Options{N: 300, Observables: 2, Groups: 2, Threads: 2, Batch: 16, Producers: 4,
+		Store: "mysql", DSN: dsn, Instances: 2, ACEBaseline: true}
+	res, err := Run(ctx, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(o.N * o.Groups); res.Deliveries != want || res.Duplicates != 0 {
+		t.Fatalf("deliveries %d (duplicates %d), want %d", res.Deliveries, res.Duplicates, want)
+	}
+	if res.ACE == nil || res.ACE.Deliveries != int64(o.N*o.Groups) || res.ACE.SubmissionsPerS <= 0 {
+		t.Fatalf("ACE baseline: %+v", res.ACE)
+	}
+	var out bytes.Buffer
+	Print(&out, &o, res)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "ace-collector/ACE:") {
+		t.Errorf("summary does not end with the ratio to ACE:\n%s", out.String())
 	}
 }

@@ -64,7 +64,7 @@ func measureCeiling(ctx context.Context, o *Options, dir string, payload []byte,
 		return 0, err
 	}
 	defer node.stop()
-	conc := o.Threads * o.Groups
+	conc := o.Threads * o.Groups * max(o.Instances, 1) // as many as the pipeline's workers
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConns:        conc,

@@ -58,34 +58,47 @@ func runBenchPipeline(ctx context.Context, o *Options, dir string, payload []byt
 	if o.Store == "mysql" {
 		cfg.Store.Config = persistence.Config{Driver: "mysql", DSN: o.DSN}
 	}
-	cfg.Instance = fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano())
-	dopts := daemon.Options{Version: "bench", Log: o.Log, NoStatus: o.Viewers == 0}
-	if o.Viewers > 0 {
-		if dopts.StatusListener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return fmt.Errorf("bench: status listener: %w", err)
+	// Instances share the store (MySQL), as daemons on several hosts do:
+	// same configuration, distinct instance names. The first one serves the
+	// live stream when there are viewers.
+	var sinks []collector.Sink
+	var daemons []*daemon.Daemon
+	defer func() {
+		for _, d := range daemons {
+			d.Close()
 		}
-		defer dopts.StatusListener.Close()
-	}
-	d, err := daemon.New(ctx, cfg, dopts)
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	defer d.Close()
-
+	}()
 	pctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	wg.Add(1)
-	go func() { defer wg.Done(); d.Run(pctx) }()
+	defer func() { cancel(); wg.Wait() }() // before the daemons close
+	for i := range max(o.Instances, 1) {
+		c := *cfg
+		c.Instance = fmt.Sprintf("bench-%d-%d-%d", os.Getpid(), time.Now().UnixNano(), i)
+		dopts := daemon.Options{Version: "bench", Log: o.Log, NoStatus: i > 0 || o.Viewers == 0}
+		if !dopts.NoStatus {
+			if dopts.StatusListener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+				return fmt.Errorf("bench: status listener: %w", err)
+			}
+			defer dopts.StatusListener.Close()
+		}
+		d, err := daemon.New(ctx, &c, dopts)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		daemons = append(daemons, d)
+		wg.Add(1)
+		go func() { defer wg.Done(); d.Run(pctx) }()
+		sinks = append(sinks, d.Sink("bench"))
+	}
 	if o.Viewers > 0 {
-		vs, err := startViewers(pctx, d.StatusURL(), o.Viewers)
+		vs, err := startViewers(pctx, daemons[0].StatusURL(), o.Viewers)
 		if err != nil {
 			return err
 		}
 		defer func() { vs.stop(); res.ViewerRows = vs.rows.Load() }()
 	}
 
-	src := &benchSource{o: o, sink: d.Sink("bench"), track: track, payload: payload,
+	src := &benchSource{o: o, sinks: sinks, track: track, payload: payload,
 		dir: filepath.Join(dir, "src")}
 	if err := os.MkdirAll(src.dir, 0o750); err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -162,7 +175,7 @@ func waitDelivered(ctx context.Context, o *Options, src *benchSource, track *ben
 // Sink.Submit, paced to o.Rate when set.
 type benchSource struct {
 	o         *Options
-	sink      collector.Sink
+	sinks     []collector.Sink // one per instance, taken in turn
 	track     *benchTracker
 	payload   []byte
 	dir       string
@@ -229,7 +242,7 @@ func (s *benchSource) produce(ctx context.Context, start time.Time) error {
 		}
 		at := time.Now()
 		s.track.start(sub.UUID, at)
-		if err := s.sink.Submit(ctx, sub); err != nil {
+		if err := s.sinks[i%len(s.sinks)].Submit(ctx, sub); err != nil {
 			s.track.forget(sub.UUID)
 			if ctx.Err() != nil {
 				return nil

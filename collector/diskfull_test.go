@@ -28,7 +28,7 @@ import (
 // fullQueue is the real store with a switch that makes Enqueue fail the
 // way a write on a full disk does.
 type fullQueue struct {
-	persistence.CollectorQueue
+	*persistence.Store
 	full    atomic.Bool
 	refused atomic.Int64
 }
@@ -39,7 +39,7 @@ func (q *fullQueue) Enqueue(ctx context.Context, w collector.QueuedWork) (bool, 
 		return false, nil, fmt.Errorf("persistence: enqueue of 1 submissions: commit: %w",
 			&os.PathError{Op: "write", Path: "collection.db-wal", Err: syscall.ENOSPC})
 	}
-	return q.CollectorQueue.Enqueue(ctx, w)
+	return q.Store.Enqueue(ctx, w)
 }
 
 type rig struct {
@@ -79,7 +79,7 @@ func newRig(t *testing.T, dir string) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	r := &rig{t: t, store: store, q: &fullQueue{CollectorQueue: store.ForCollector()}, stats: collector.NewStats(),
+	r := &rig{t: t, store: store, q: &fullQueue{Store: store}, stats: collector.NewStats(),
 		incoming: filepath.Join(dir, "incoming")}
 	r.rt, err = collector.NewRuntime(collector.RuntimeOptions{
 		Queue: r.q, IncomingDir: r.incoming, Stats: r.stats,

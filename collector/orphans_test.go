@@ -47,7 +47,7 @@ func openRig(t *testing.T, dir string, cfg persistence.Config, shared bool) *sto
 	r := &storeRig{t: t, dir: dir, incoming: filepath.Join(dir, "incoming"), store: store,
 		stats: collector.NewStats(), logs: &bytes.Buffer{}}
 	r.rt, err = collector.NewRuntime(collector.RuntimeOptions{
-		Queue: store.ForCollector(), IncomingDir: r.incoming, Groups: oneGroup, Stats: r.stats,
+		Queue: store, IncomingDir: r.incoming, Groups: oneGroup, Stats: r.stats,
 		Log: slog.New(slog.NewTextHandler(lockedWriter{w: r.logs}, nil)), SharedIncoming: shared,
 	})
 	if err != nil {
@@ -434,7 +434,7 @@ func TestSweepSetsAsideWhatItCannotRebuild(t *testing.T) {
 // gateQueue holds the first Enqueue until released, so a sweep can run
 // while a Submit is between staging and commit.
 type gateQueue struct {
-	persistence.CollectorQueue
+	*persistence.Store
 	once    sync.Once
 	entered chan struct{}
 	release chan struct{}
@@ -449,7 +449,7 @@ func (q *gateQueue) Enqueue(ctx context.Context, w collector.QueuedWork) (bool, 
 		close(q.entered)
 		<-q.release
 	})
-	return q.CollectorQueue.Enqueue(ctx, w)
+	return q.Store.Enqueue(ctx, w)
 }
 
 // The sweep leaves alone a submission this process is committing right
@@ -461,7 +461,7 @@ func TestSweepLeavesSubmissionInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	q := &gateQueue{CollectorQueue: store.ForCollector(), entered: make(chan struct{}), release: make(chan struct{})}
+	q := &gateQueue{Store: store, entered: make(chan struct{}), release: make(chan struct{})}
 	rt, err := collector.NewRuntime(collector.RuntimeOptions{Queue: q, IncomingDir: filepath.Join(dir, "incoming"), Groups: oneGroup})
 	if err != nil {
 		t.Fatal(err)
@@ -500,7 +500,7 @@ func TestSweepFailsAndKeepsFilesWhenStoreRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	refuse := errors.New("disk on fire")
-	q := &gateQueue{CollectorQueue: r.store.ForCollector(), fail: refuse}
+	q := &gateQueue{Store: r.store, fail: refuse}
 	rt, err := collector.NewRuntime(collector.RuntimeOptions{Queue: q, IncomingDir: r.incoming, Groups: oneGroup,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

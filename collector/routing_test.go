@@ -70,7 +70,7 @@ func routedRuntime(t *testing.T, rulesINI string, noDefault bool) (*collector.Ru
 	t.Cleanup(func() { store.Close() })
 	stats := collector.NewStats()
 	rt, err := collector.NewRuntime(collector.RuntimeOptions{
-		Queue: store.ForCollector(), IncomingDir: filepath.Join(dir, "incoming"), Stats: stats,
+		Queue: store, IncomingDir: filepath.Join(dir, "incoming"), Stats: stats,
 		Groups: []collector.GroupTarget{{Name: "a", Coverage: 100}, {Name: "b", Coverage: 100},
 			{Name: "c", Coverage: 100, Default: !noDefault}},
 		Routing: rules,

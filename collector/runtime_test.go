@@ -20,7 +20,7 @@ func newRuntime(t *testing.T) (*collector.Runtime, *persistence.Store, string) {
 	}
 	t.Cleanup(func() { store.Close() })
 	rt, err := collector.NewRuntime(collector.RuntimeOptions{
-		Queue: store.ForCollector(), IncomingDir: filepath.Join(dir, "incoming"),
+		Queue: store, IncomingDir: filepath.Join(dir, "incoming"),
 		Groups: []collector.GroupTarget{{Name: "g", Coverage: 100}},
 		Global: collector.Global{Hostname: "sensor-7"},
 	})
@@ -122,7 +122,7 @@ func TestUnfinishedStagingRemovedStoredKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	rt, err := collector.NewRuntime(collector.RuntimeOptions{Queue: store.ForCollector(), IncomingDir: incoming,
+	rt, err := collector.NewRuntime(collector.RuntimeOptions{Queue: store, IncomingDir: incoming,
 		Groups: []collector.GroupTarget{{Name: "g", Coverage: 100}}})
 	if err != nil {
 		t.Fatal(err)

@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 		onStored, onDelivery = d.live.stored, d.live.delivery
 	}
 	d.rt, err = collector.NewRuntime(collector.RuntimeOptions{
-		Queue:                   d.store.ForCollector(),
+		Queue:                   d.store,
 		IncomingDir:             cfg.IncomingDir,
 		Groups:                  cfg.GroupTargets(),
 		Routing:                 cfg.Routing,

@@ -15,6 +15,8 @@ import (
 func (g *group) work(ctx, hard context.Context, owner string) {
 	q := g.m.o.Queue
 	errWait := time.Second
+	rec := &recorder{g: g, ctx: ctx, owner: owner}
+	defer rec.wait()
 	for ctx.Err() == nil {
 		// With the node source failing, or (full delivery) no node listed
 		// or every node backing off, claiming would only put the backlog
@@ -43,14 +45,44 @@ func (g *group) work(ctx, hard context.Context, owner string) {
 			continue
 		}
 		// Outcomes are recorded every few items rather than once per batch,
-		// so a crash re-delivers at most that many already-delivered items.
+		// so a crash re-delivers at most that many already-delivered items
+		// (twice that: one set is recorded while the next is delivered).
 		for start := 0; start < len(items); start += finishEvery {
 			chunk := items[start:min(start+finishEvery, len(items))]
-			results := g.deliverBatch(ctx, hard, chunk)
-			if g.finish(ctx, owner, results) {
-				g.emitOutcomes(chunk, results)
-			}
+			rec.record(chunk, g.deliverBatch(ctx, hard, chunk))
 		}
+	}
+}
+
+// recorder records one worker's outcomes in the background, one set at a
+// time, so the worker delivers the next items while the store commits
+// the last ones (the store merges them with every other write waiting).
+type recorder struct {
+	g        *group
+	ctx      context.Context
+	owner    string
+	inFlight chan struct{} // closed when the set being recorded is; nil if none
+}
+
+// record waits for the set in flight, then starts recording the results
+// of items; once recorded, their outcomes go to the live view.
+func (r *recorder) record(items []persistence.Item, results []persistence.Result) {
+	r.wait()
+	done := make(chan struct{})
+	r.inFlight = done
+	go func() {
+		defer close(done)
+		if r.g.finish(r.ctx, r.owner, results) {
+			r.g.emitOutcomes(items, results)
+		}
+	}()
+}
+
+// wait returns once every set handed to record is recorded.
+func (r *recorder) wait() {
+	if r.inFlight != nil {
+		<-r.inFlight
+		r.inFlight = nil
 	}
 }
 

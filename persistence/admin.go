@@ -3,122 +3,12 @@ package persistence
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 )
 
-// FailReady marks every READY item of group ERROR with reason (ACE's
-// behaviour for a group without full delivery that has no node), in chunks
-// so a large backlog does not become one huge transaction. Claimed items
-// are not touched. It returns how many items it failed.
-func (s *Store) FailReady(ctx context.Context, group, reason string) (int64, error) {
-	gid, err := s.GroupID(ctx, group)
-	if err != nil {
-		return 0, err
-	}
-	var total int64
-	for {
-		var n int
-		err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-			var ids []int64
-			if err := tx.SelectContext(ctx, &ids, `SELECT work_id FROM work_distribution
-				WHERE group_id = ? AND status = 'READY' ORDER BY group_id, status, next_attempt, work_id LIMIT 1000`+s.d.forUpdate, gid); err != nil {
-				return err
-			}
-			n = len(ids)
-			if n == 0 {
-				return nil
-			}
-			q, args, err := sqlx.In(`UPDATE work_distribution SET status = 'ERROR', last_error = ?, updated_at = ?
-				WHERE group_id = ? AND work_id IN (?)`, reason, s.nowMs(), gid, ids)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return err
-			}
-			q, args, err = sqlx.In(`UPDATE incoming_workload SET pending = pending - 1 WHERE id IN (?)`, ids)
-			if err != nil {
-				return err
-			}
-			_, err = tx.ExecContext(ctx, q, args...)
-			return err
-		})
-		if err != nil {
-			return total, fmt.Errorf("persistence: failing waiting work of group %s: %w", group, err)
-		}
-		total += int64(n)
-		if n < 1000 {
-			break
-		}
-	}
-	if total > 0 {
-		s.signal()
-	}
-	return total, nil
-}
-
-// Finished lists up to limit submissions whose groups are all done.
-func (s *Store) Finished(ctx context.Context, limit int) ([]Finished, error) {
-	var out []Finished
-	if err := s.db.SelectContext(ctx, &out, `SELECT id, uuid, has_files FROM incoming_workload
-		WHERE pending <= 0 LIMIT ?`, limit); err != nil {
-		return nil, fmt.Errorf("persistence: listing finished work: %w", err)
-	}
-	// The caller deletes files next: the outcomes that finished these
-	// items must be on disk first, or a power cut could bring back an
-	// item whose files are gone.
-	if len(out) > 0 {
-		if err := s.syncBarrier(ctx); err != nil {
-			return nil, fmt.Errorf("persistence: syncing before cleanup: %w", err)
-		}
-	}
-	return out, nil
-}
-
-// Delete removes submissions and their distribution rows.
-func (s *Store) Delete(ctx context.Context, ids []int64) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	defer s.afterDelete(ctx) // truncate the WAL; a full store may recover
-	return s.withTx(ctx, func(tx *sqlx.Tx) error {
-		for _, stmt := range []string{
-			"DELETE FROM work_distribution WHERE work_id IN (?)",
-			"DELETE FROM incoming_workload WHERE id IN (?)",
-		} {
-			q, args, err := sqlx.In(stmt, ids)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return fmt.Errorf("persistence: deleting finished work: %w", err)
-			}
-		}
-		return nil
-	})
-}
-
-// Existing returns which of uuids are queued.
-func (s *Store) Existing(ctx context.Context, uuids []string) (map[string]bool, error) {
-	out := map[string]bool{}
-	for start := 0; start < len(uuids); start += 500 {
-		chunk := uuids[start:min(start+500, len(uuids))]
-		q, args, err := sqlx.In("SELECT uuid FROM incoming_workload WHERE uuid IN (?)", chunk)
-		if err != nil {
-			return nil, err
-		}
-		var found []string
-		if err := s.db.SelectContext(ctx, &found, q, args...); err != nil {
-			return nil, fmt.Errorf("persistence: looking up submissions: %w", err)
-		}
-		for _, u := range found {
-			out[u] = true
-		}
-	}
-	return out, nil
-}
+// The operator's side of the queue, called by the CLI (queue status,
+// errors, retry) and the status page.
 
 // RetryErrors puts ERROR items back to READY (all groups when group is
 // empty) and returns how many.
@@ -167,40 +57,6 @@ func (s *Store) RetryErrors(ctx context.Context, group string) (int64, error) {
 	}
 	if total > 0 {
 		s.signal()
-	}
-	return total, nil
-}
-
-// PurgeParked releases parked ERROR items last updated before cutoff so the
-// cleanup loop deletes them.
-func (s *Store) PurgeParked(ctx context.Context, before time.Time) (int64, error) {
-	var total int64
-	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		var ids []int64
-		if err := tx.SelectContext(ctx, &ids, `SELECT work_id FROM work_distribution
-			WHERE status = 'ERROR' AND parked = 1 AND updated_at < ?`+s.d.forUpdate, before.UnixMilli()); err != nil {
-			return err
-		}
-		total = int64(len(ids))
-		for start := 0; start < len(ids); start += 500 {
-			chunk := ids[start:min(start+500, len(ids))]
-			for _, stmt := range []string{
-				"UPDATE work_distribution SET parked = 0 WHERE status = 'ERROR' AND parked = 1 AND work_id IN (?)",
-				"UPDATE incoming_workload SET pending = pending - 1 WHERE id IN (?)",
-			} {
-				q, args, err := sqlx.In(stmt, chunk)
-				if err != nil {
-					return err
-				}
-				if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("persistence: purging parked errors: %w", err)
 	}
 	return total, nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/persistence/mysqltest"
 )
 
@@ -40,13 +41,13 @@ func benchBackends() []benchBackend {
 
 var benchPayload = []byte(`{"analysis_mode":"analysis","tool":"bench","description":"` + strings.Repeat("x", 900) + `"}`)
 
-func benchWork(i int64) *Work {
-	return &Work{
+func benchWork(i int64) collector.QueuedWork {
+	return collector.QueuedWork{
 		UUID:    fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
 		Type:    "bench",
 		Mode:    "analysis",
 		Payload: benchPayload,
-		Groups:  []GroupTarget{{"g", 100}},
+		Groups:  []collector.GroupTarget{{Name: "g", Coverage: 100}},
 	}
 }
 
@@ -64,7 +65,7 @@ func fill(b *testing.B, s *Store, n int) {
 				if i > int64(n) {
 					return
 				}
-				if _, err := s.Enqueue(context.Background(), benchWork(i)); err != nil {
+				if _, _, err := s.Enqueue(context.Background(), benchWork(i)); err != nil {
 					b.Error(err)
 					return
 				}
@@ -100,7 +101,7 @@ func BenchmarkEnqueue(b *testing.B) {
 							if i > int64(b.N) {
 								return
 							}
-							if _, err := s.Enqueue(context.Background(), benchWork(i)); err != nil {
+							if _, _, err := s.Enqueue(context.Background(), benchWork(i)); err != nil {
 								b.Error(err)
 								return
 							}

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/jmoiron/sqlx"
 	"time"
 )
 
@@ -32,7 +31,7 @@ func TestCoverage30Over10000WithRestart(t *testing.T) {
 			go func(p int) {
 				defer wg.Done()
 				for i := from + p; i < to; i += 8 {
-					if _, err := s.Enqueue(ctx, work(i, GroupTarget{"sampled", 30})); err != nil {
+					if _, _, err := s.Enqueue(ctx, work(i, target("sampled", 30))); err != nil {
 						errs <- err
 						return
 					}
@@ -91,9 +90,9 @@ func TestCoverage30Over10000WithRestart(t *testing.T) {
 func TestEnqueueSameUUIDIsIdempotent(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(func() time.Time) *Store) {
 		s := open(nil)
-		w := work(1, GroupTarget{"g", 100})
+		w := work(1, target("g", 100))
 		mustEnqueue(t, s, w)
-		mustEnqueue(t, s, work(1, GroupTarget{"g", 100}))
+		mustEnqueue(t, s, work(1, target("g", 100)))
 		if n, _ := s.Backlog(context.Background()); n != 1 {
 			t.Fatalf("backlog %d, want 1", n)
 		}
@@ -112,29 +111,63 @@ func TestEnqueueAfterClose(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Close()
-		if _, err := s.Enqueue(context.Background(), work(i, GroupTarget{"g", 100})); err != ErrClosed {
+		if _, _, err := s.Enqueue(context.Background(), work(i, target("g", 100))); err != ErrClosed {
 			t.Fatalf("enqueue after close: %v", err)
 		}
 	}
 }
 
-// Enqueues run with synchronous=FULL (durable when Submit returns); other
-// SQLite transactions with NORMAL.
-func TestSQLiteDurableEnqueue(t *testing.T) {
+// An enqueue on the embedded store commits with synchronous=NORMAL and
+// returns only after an fsync of the WAL that started after its commit
+// (walSyncer): the record is committed while the fsync is held, and
+// Enqueue returns after the fsync, not before.
+func TestSQLiteEnqueueReturnsAfterWALSync(t *testing.T) {
 	s, err := Open(context.Background(), Config{Path: filepath.Join(t.TempDir(), "q.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	ctx := context.Background()
-	var mode int
-	if err := s.durableTx(ctx, func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &mode, "PRAGMA synchronous") }); err != nil {
+	var mu sync.Mutex
+	var events []string
+	note := func(e string) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fsync := s.sync.syncFile
+	s.sync.syncFile = func() error { // read by the syncer after the kick Enqueue sends
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+		err := fsync()
+		note("synced")
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.Enqueue(ctx, work(1, target("g", 100)))
+		note("returned")
+		done <- err
+	}()
+	<-entered
+	if n, err := s.Backlog(ctx); err != nil || n != 1 {
+		t.Fatalf("backlog while the fsync is held: %d, %v; want the record committed", n, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if mode != 2 {
-		t.Fatalf("durable transaction runs with synchronous=%d, want 2 (FULL)", mode)
-	}
+	var mode int
 	if err := s.db.GetContext(ctx, &mode, "PRAGMA synchronous"); err != nil || mode != 1 {
-		t.Fatalf("other transactions run with synchronous=%d (%v), want 1 (NORMAL)", mode, err)
+		t.Fatalf("the writer runs with synchronous=%d (%v), want 1 (NORMAL)", mode, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != 2 || events[0] != "synced" || events[1] != "returned" {
+		t.Fatalf("events %v, want the WAL synced before Enqueue returned", events)
 	}
 }

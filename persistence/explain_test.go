@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +27,7 @@ func TestClaimUsesIndex(t *testing.T) {
 			go func(w int) {
 				defer wg.Done()
 				for i := w; i < n; i += 8 {
-					if _, err := s.Enqueue(ctx, work(i, GroupTarget{"a", 100}, GroupTarget{"b", 100})); err != nil {
+					if _, _, err := s.Enqueue(ctx, work(i, target("a", 100), target("b", 100))); err != nil {
 						errs <- err
 						return
 					}
@@ -155,3 +156,57 @@ func str(v any) string {
 }
 
 func oneLine(q string) string { return strings.Join(strings.Fields(q), " ") }
+
+// TestSQLiteStatementsSearchIndexes checks that no statement the writer
+// runs on every round, nor the lookups beside it, scans a queue table:
+// each must search an index (the list arguments included, which SQLite
+// reads with json_each), so a round's cost does not grow with the backlog.
+func TestSQLiteStatementsSearchIndexes(t *testing.T) {
+	s, err := Open(context.Background(), Config{Path: filepath.Join(t.TempDir(), "q.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	stmts := append(s.writerStatements(), sqlNextDue, sqlFinished,
+		`UPDATE work_distribution SET lock_time = ? WHERE lock_uuid = ? AND status = 'LOCKED'`,
+		`UPDATE work_distribution SET status = 'READY', lock_uuid = NULL, lock_time = NULL WHERE status = 'LOCKED' AND lock_time < ?`)
+	for _, q := range stmts {
+		nargs := strings.Count(q, "?")
+		args := make([]any, nargs)
+		for i := range args {
+			args[i] = 1
+		}
+		bq, _, err := s.bind(q, []any{[]int64{1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(bq, "json_each") {
+			for i := range args {
+				args[i] = "[1]" // any value does for the plan
+			}
+		}
+		rows, err := s.DB().QueryxContext(ctx, "EXPLAIN QUERY PLAN "+bq, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", oneLine(bq), err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		for _, table := range []string{"work_distribution", "incoming_workload", "persistence"} {
+			if strings.Contains(joined, "SCAN "+table+" ") || strings.HasSuffix(joined, "SCAN "+table) ||
+				strings.Contains(joined, "SCAN "+table+";") {
+				t.Errorf("%s\n  scans %s: %s", oneLine(bq), table, joined)
+			}
+		}
+		t.Logf("%s\n  %s", oneLine(bq), joined)
+	}
+}

@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/ace-collector/ace-collector/collector"
 )
 
 // SourceID returns (creating) the id of a persistence source.
 func (s *Store) SourceID(ctx context.Context, source string) (int64, error) {
-	return s.idFor(ctx, s.db, s.sources, "persistence_source", source)
+	return s.idFor(ctx, s.sources, "persistence_source", source)
 }
 
 // KeyGet returns a key's value.
@@ -23,7 +25,7 @@ func (s *Store) KeyGet(ctx context.Context, source, key string) ([]byte, bool, e
 		return nil, false, err
 	}
 	var v []byte
-	err = s.db.GetContext(ctx, &v, "SELECT value FROM persistence WHERE source_id = ? AND uuid = ?", src, key)
+	err = s.rget(ctx, &v, "SELECT value FROM persistence WHERE source_id = ? AND uuid = ?", src, key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -61,30 +63,6 @@ func (s *Store) KeyDelete(ctx context.Context, source, key string) error {
 		return fmt.Errorf("persistence: deleting key %s/%s: %w", source, key, err)
 	}
 	return nil
-}
-
-// ExpireKeys deletes volatile keys created more than createdAge ago OR not
-// updated for unmodifiedAge (ACE's persistence_expiration_seconds and
-// persistence_unmodified_expiration_seconds). A zero age disables that rule.
-func (s *Store) ExpireKeys(ctx context.Context, createdAge, unmodifiedAge time.Duration) (int64, error) {
-	var total int64
-	now := s.now()
-	for _, rule := range []struct {
-		col string
-		age time.Duration
-	}{{"created_at", createdAge}, {"last_update", unmodifiedAge}} {
-		if rule.age <= 0 {
-			continue
-		}
-		res, err := s.exec(ctx, "DELETE FROM persistence WHERE permanent = 0 AND "+rule.col+" < ?",
-			now.Add(-rule.age).UnixMilli())
-		if err != nil {
-			return total, fmt.Errorf("persistence: expiring keys: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		total += n
-	}
-	return total, nil
 }
 
 // Key is one persistence key as listed by the CLI.
@@ -202,7 +180,7 @@ type SourceState struct {
 }
 
 // State returns the key store of one source.
-func (s *Store) State(source string) *SourceState { return &SourceState{s: s, source: source} }
+func (s *Store) State(source string) collector.State { return &SourceState{s: s, source: source} }
 
 func (st *SourceState) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	return st.s.KeyGet(ctx, st.source, key)

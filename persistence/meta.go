@@ -36,9 +36,9 @@ func (s *Store) Meta(ctx context.Context) (Meta, error) {
 }
 
 // StoreMeta implements collector.StoreIdentity.
-func (q CollectorQueue) StoreMeta(ctx context.Context) (collector.StoreMeta, error) {
-	m, err := q.s.Meta(ctx)
+func (s *Store) StoreMeta(ctx context.Context) (collector.StoreMeta, error) {
+	m, err := s.Meta(ctx)
 	return collector.StoreMeta{ID: m.StoreID, Created: m.Created}, err
 }
 
-var _ collector.StoreIdentity = CollectorQueue{}
+var _ collector.StoreIdentity = (*Store)(nil)

@@ -32,9 +32,14 @@ var mysqlDialect = dialect{
 	// nothing, so two instances could both see a dedup key as new. The
 	// upsert itself waits on the unique key, and its affected-rows count
 	// (1 = inserted, 2 = updated, 0 = unchanged) says whether it was new.
-	upsertTellsNew: true,
-	retryable:      mysqlRetryable,
-	migrateLock:    mysqlMigrateLock,
+	upsertTellsNew:    true,
+	multiRow:          true,
+	joinedUpdate:      true,
+	optimisticEnqueue: true,
+	duplicateKey:      mysqlDuplicateKey,
+	writers:           4,
+	retryable:         mysqlRetryable,
+	migrateLock:       mysqlMigrateLock,
 }
 
 // MySQL error numbers that mean "the transaction lost a lock race; run it
@@ -44,6 +49,12 @@ const (
 	mysqlErrLockWaitTimeout = 1205
 	mysqlErrDeadlock        = 1213
 )
+
+// mysqlDuplicateKey: ER_DUP_ENTRY.
+func mysqlDuplicateKey(err error) bool {
+	var me *mysqldrv.MySQLError
+	return errors.As(err, &me) && me.Number == 1062
+}
 
 func mysqlRetryable(err error) bool {
 	var me *mysqldrv.MySQLError
@@ -74,7 +85,7 @@ func (s *Store) openMySQL(ctx context.Context, cfg Config) error {
 		db.Close()
 		return err
 	}
-	s.db, s.d, s.dbName = db, mysqlDialect, dbName
+	s.db, s.rdb, s.d, s.dbName = db, db, mysqlDialect, dbName
 	return nil
 }
 

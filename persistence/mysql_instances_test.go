@@ -34,7 +34,7 @@ func TestMySQLTwoInstancesShareQueue(t *testing.T) {
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < n; i += 16 {
-				if _, err := inst[w%2].Enqueue(ctx, work(i, GroupTarget{"g1", 100}, GroupTarget{"g2", 100})); err != nil {
+				if _, _, err := inst[w%2].Enqueue(ctx, work(i, target("g1", 100), target("g2", 100))); err != nil {
 					errs <- err
 					return
 				}

@@ -98,14 +98,14 @@ func TestMySQLDedupAcrossInstances(t *testing.T) {
 				if i%2 == 1 {
 					s, g = s2, "g2"
 				}
-				w := work(round*10+i, GroupTarget{g, 100})
+				w := work(round*10+i, target(g, 100))
 				w.DedupSource, w.DedupKey = "mail", "msg-"+string(rune('a'+round))
-				r, err := s.Enqueue(ctx, w)
+				dup, _, err := s.Enqueue(ctx, w)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if !r.Duplicate {
+				if !dup {
 					fresh.Add(1)
 				}
 			}(i)

@@ -1,6 +1,8 @@
 package persistence
 
 import (
+	"github.com/ace-collector/ace-collector/collector"
+
 	"context"
 	"fmt"
 	"testing"
@@ -14,7 +16,7 @@ func TestRecentAndLookup(t *testing.T) {
 		s := open(nil)
 		ctx := context.Background()
 		for i := range 5 {
-			mustEnqueue(t, s, work(i, GroupTarget{"g", 100}, GroupTarget{"h", 0}))
+			mustEnqueue(t, s, work(i, collector.GroupTarget{Name: "g", Coverage: 100}, collector.GroupTarget{Name: "h", Coverage: 0}))
 		}
 		var got []string
 		var before int64

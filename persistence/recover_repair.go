@@ -16,6 +16,13 @@ import (
 // counts are recomputed.
 func repair(ctx context.Context, dst *Store, groups []string, rep *RecoverReport) error {
 	return dst.withTx(ctx, func(tx *sqlx.Tx) error {
+		// The queue keeps no index on work_id (cleanup deletes by primary
+		// key); the repair looks states up by submission, so it builds
+		// one for its own transaction.
+		if _, err := tx.ExecContext(ctx, `CREATE INDEX recover_work ON work_distribution(work_id)`); err != nil {
+			return fmt.Errorf("persistence: recover: indexing delivery states: %w", err)
+		}
+		defer tx.ExecContext(ctx, `DROP INDEX IF EXISTS recover_work`)
 		res, err := tx.ExecContext(ctx, `DELETE FROM work_distribution
 			WHERE work_id NOT IN (SELECT id FROM incoming_workload)`)
 		if err != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ace-collector/ace-collector/collector"
 )
 
 const recoverN = 1500
@@ -36,8 +38,8 @@ func filledStore(t *testing.T) (string, map[string][]byte) {
 		}
 		p := []byte(fmt.Sprintf(`{"uuid":%q,"description":"item %d","details":%q}`, u, i, pad))
 		payloads[u] = p
-		if _, err := s.Enqueue(ctx, &Work{UUID: u, Type: "t", Mode: "analysis", Payload: p,
-			Groups:      []GroupTarget{{Name: "g1", Coverage: 100}, {Name: "g2", Coverage: 100}},
+		if _, _, err := s.Enqueue(ctx, collector.QueuedWork{UUID: u, Type: "t", Mode: "analysis", Payload: p,
+			Groups:      []collector.GroupTarget{{Name: "g1", Coverage: 100}, {Name: "g2", Coverage: 100}},
 			DedupSource: "src", DedupKey: u}); err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,7 @@ func TestRetryErrorsForOneGroupOnAFreshStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustEnqueue(t, s, work(1, GroupTarget{"g", 100}))
+	mustEnqueue(t, s, work(1, target("g", 100)))
 	it, _ := s.Claim(ctx, "g", "o", 1)
 	if err := s.Finish(ctx, "g", "o", []Result{{WorkID: it[0].WorkID, Outcome: Park, Error: "HTTP 400"}}); err != nil {
 		t.Fatal(err)

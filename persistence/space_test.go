@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/ace-collector/ace-collector/collector"
 )
 
 func TestReserveSizing(t *testing.T) {
@@ -69,8 +71,8 @@ func openAt(t *testing.T, path string) *Store {
 	return s
 }
 
-func bigWork(i int) *Work {
-	w := work(i, GroupTarget{Name: "g", Coverage: 100})
+func bigWork(i int) collector.QueuedWork {
+	w := work(i, collector.GroupTarget{Name: "g", Coverage: 100})
 	w.Payload = []byte(`{"pad":"` + strings.Repeat("x", 2048) + `"}`)
 	return w
 }
@@ -109,7 +111,7 @@ func TestReserveReleasedWhenFullAndRestoredByCleanup(t *testing.T) {
 	n := 0
 	var err error
 	for ; n < 10000; n++ {
-		if _, err = s.Enqueue(ctx, bigWork(n)); err != nil {
+		if _, _, err = s.Enqueue(ctx, bigWork(n)); err != nil {
 			break
 		}
 	}
@@ -121,7 +123,7 @@ func TestReserveReleasedWhenFullAndRestoredByCleanup(t *testing.T) {
 	}
 	free := volumeFree(t, mnt)
 	for i := 0; i < 20; i++ {
-		_, err := s.Enqueue(ctx, bigWork(100000+i))
+		_, _, err := s.Enqueue(ctx, bigWork(100000+i))
 		if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "refusing new submissions") {
 			t.Fatalf("Enqueue while full: %v", err)
 		}
@@ -157,7 +159,7 @@ func TestReserveReleasedWhenFullAndRestoredByCleanup(t *testing.T) {
 		}
 		ids := make([]int64, len(done))
 		for i, f := range done {
-			ids[i] = f.WorkID
+			ids[i] = f.ID
 		}
 		if err := s.Delete(ctx, ids); err != nil {
 			t.Fatalf("cleanup on the full disk: %v", err)
@@ -200,7 +202,7 @@ func TestStartsFullWithoutRoomForReserve(t *testing.T) {
 	if !s.Full() {
 		t.Fatalf("store with %d KiB free for a 256 KiB reserve does not start full", volumeFree(t, mnt)>>10)
 	}
-	if _, err := s.Enqueue(context.Background(), bigWork(1)); !errors.Is(err, syscall.ENOSPC) {
+	if _, _, err := s.Enqueue(context.Background(), bigWork(1)); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Enqueue on a store that started full: %v", err)
 	}
 	if err := os.Remove(filler); err != nil {

@@ -23,6 +23,7 @@ var sqliteDialect = dialect{
 			permanent = excluded.permanent,
 			value = CASE WHEN excluded.permanent = 1 OR excluded.value IS NOT NULL THEN excluded.value ELSE persistence.value END`,
 	retryable: noRetry,
+	writers:   1,
 }
 
 // ErrLocked means another process already has the embedded store open.
@@ -67,9 +68,9 @@ func (s *Store) openSQLiteDB(ctx context.Context, cfg Config) error {
 	q := url.Values{}
 	for _, p := range []string{
 		"journal_mode(WAL)",
-		// FULL: a commit is on disk when it returns, which is the
-		// durability contract; group commit keeps that affordable.
-		"synchronous(NORMAL)", // FULL for durable transactions (durableTx)
+		// NORMAL: a commit survives a process crash; the writes that
+		// must survive a power cut wait for walSyncer's fsync.
+		"synchronous(NORMAL)",
 		"busy_timeout(10000)",
 		"foreign_keys(0)",
 	} {
@@ -105,4 +106,55 @@ func (s *Store) openSQLiteDB(ctx context.Context, cfg Config) error {
 	}
 	s.db, s.d = db, sqliteDialect
 	return nil
+}
+
+// readConns is how many read connections the embedded store keeps beside
+// its writer.
+const readConns = 4
+
+// openReaders opens the read connections and prepares the writer's
+// statements. WAL lets readers run beside the writer, so lookups (the
+// next due item, keys, finished work, existing uuids) do not wait for the
+// writer's transaction. The writer's statements are prepared here, while
+// its connection is free: a transaction of the writer holds the only
+// connection, so it could not prepare one then.
+func (s *Store) openReaders(ctx context.Context, cfg Config) error {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "query_only(1)"} {
+		q.Add("_pragma", p)
+	}
+	rdb, err := sqlx.Open("sqlite", "file:"+cfg.Path+"?"+q.Encode())
+	if err != nil {
+		return fmt.Errorf("persistence: opening %s for reading: %w", cfg.Path, err)
+	}
+	rdb.SetMaxOpenConns(readConns)
+	rdb.SetMaxIdleConns(readConns)
+	s.rdb = rdb
+	if s.rstmts, err = newStmtCache(ctx, rdb, true, nil); err != nil {
+		return err
+	}
+	var hot []string
+	for _, q := range s.writerStatements() {
+		q, _, err := s.bind(q, []any{[]int64{}})
+		if err != nil {
+			return err
+		}
+		hot = append(hot, q)
+	}
+	s.wstmts, err = newStmtCache(ctx, s.db, false, hot)
+	return err
+}
+
+// writerStatements are the statements the writer runs on every round.
+func (s *Store) writerStatements() []string {
+	out := []string{
+		sqlQueuedUUIDs, sqlKnownKeys, s.sqlCounters(), sqlSetCounter, sqlInsertWork, sqlInsertDists, s.d.upsertKey,
+		s.claimSQL(), sqlClaimLock, sqlClaimRead,
+		sqlHolders, sqlPendingDone,
+		sqlDeleteDist, sqlDeleteWork,
+	}
+	for _, q := range outcomeSQL {
+		out = append(out, q)
+	}
+	return out
 }

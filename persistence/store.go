@@ -4,6 +4,14 @@
 // One implementation of SQL over sqlx serves two dialects: an embedded
 // SQLite database (the default, zero setup) and MySQL/MariaDB for several
 // collector instances sharing one queue.
+//
+// The store is the core's queue: it implements collector.Queue (enqueue,
+// cleanup, keys) with the core's types, and the delivery side that
+// package groups uses (claim, finish). Files are named for who calls
+// them: enqueue.go (the runtime's Submit), delivery.go (the groups'
+// workers), cleanup.go (the runtime's cleanup loop), admin.go (the CLI),
+// keys.go (collectors' state). Every queue write goes through one writer
+// (writer.go), which merges what is waiting into one transaction.
 package persistence
 
 import (
@@ -18,6 +26,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/migrations"
 )
 
@@ -29,78 +38,6 @@ const (
 	StatusError     = "ERROR"
 )
 
-// GroupTarget is a group a submission is distributed to, with the group's
-// coverage percentage (decided once, at enqueue, and recorded).
-type GroupTarget struct {
-	Name     string
-	Coverage int
-}
-
-// Work is one submission to enqueue.
-type Work struct {
-	UUID     string
-	Type     string // workload type: the collector that produced it
-	Mode     string // analysis mode
-	Payload  []byte // the submission as JSON
-	HasFiles bool
-	Groups   []GroupTarget
-	// DedupSource/DedupKey, when set, make Enqueue skip the work if the key
-	// is already remembered for the source, and remember it otherwise, in
-	// the same transaction as the insert.
-	DedupSource string
-	DedupKey    string
-}
-
-// EnqueueResult says what Enqueue did.
-type EnqueueResult struct {
-	Duplicate bool     // dedup key already known: nothing was inserted
-	Skipped   []string // groups that coverage decided not to deliver to
-}
-
-// Item is a claimed (submission, group) pair.
-type Item struct {
-	WorkID   int64  `db:"id"`
-	UUID     string `db:"uuid"`
-	Mode     string `db:"mode"`
-	Payload  []byte `db:"work"`
-	Attempts int    `db:"attempts"`
-	// InsertDate is when the submission was stored (unix milliseconds).
-	InsertDate int64 `db:"insert_date"`
-}
-
-// Outcome of one delivery attempt.
-type Outcome int
-
-const (
-	// Completed: delivered; terminal.
-	Completed Outcome = iota
-	// Failed: permanently failed (or tried once without full delivery); terminal.
-	Failed
-	// Retry: failed transiently; back to READY at NextAttempt, attempt counted.
-	Retry
-	// Park: failed permanently but kept (ERROR, with its reason) for
-	// inspection and `queue retry`; the submission is not cleaned up.
-	Park
-	// Release: not attempted (e.g. no node right now); back to READY at
-	// NextAttempt without counting an attempt.
-	Release
-)
-
-// Result is the outcome for one claimed item.
-type Result struct {
-	WorkID      int64
-	Outcome     Outcome
-	Error       string
-	NextAttempt time.Time
-}
-
-// Finished is a submission whose groups are all terminal.
-type Finished struct {
-	WorkID   int64  `db:"id"`
-	UUID     string `db:"uuid"`
-	HasFiles bool   `db:"has_files"`
-}
-
 // Config selects and configures a backend.
 type Config struct {
 	Driver string // "sqlite" (default) or "mysql"
@@ -110,7 +47,8 @@ type Config struct {
 	Shared bool
 	// DSN for go-sql-driver/mysql (Driver mysql).
 	DSN string
-	// MaxBatch bounds how many enqueues one group commit writes.
+	// MaxBatch bounds how many writes (enqueues, claims, outcomes,
+	// deletes) one transaction of the writer takes.
 	MaxBatch int
 	Logger   *slog.Logger
 	// Now is the clock; tests may replace it.
@@ -119,14 +57,26 @@ type Config struct {
 
 // Store is the durable queue and key store.
 type Store struct {
-	db     *sqlx.DB
-	d      dialect
-	log    *slog.Logger
-	now    func() time.Time
-	commit *committer
+	// db writes; on SQLite it is the one connection that writes.
+	db *sqlx.DB
+	// rdb reads: on SQLite a pool of read-only connections beside the
+	// writer (WAL readers do not wait for it), on MySQL the same pool.
+	rdb *sqlx.DB
+	d   dialect
+	log *slog.Logger
+	now func() time.Time
+	w   *writer
+	// sync makes the embedded store's commits durable for the writes
+	// that need it (nil on MySQL, whose commits are durable).
+	sync   *walSyncer
 	unlock func() error
 	dbName string       // MySQL database name
 	space  *spaceKeeper // embedded store of the daemon: the disk-full reserve
+	// wstmts and rstmts hold statements prepared once per connection
+	// (SQLite); nil on MySQL, whose placeholders are interpolated client
+	// side (a server-side prepare would cost a round trip of its own).
+	wstmts *stmtCache
+	rstmts *stmtCache
 
 	mu      sync.Mutex
 	changed chan struct{}
@@ -134,6 +84,8 @@ type Store struct {
 	types   map[string]int64
 	sources map[string]int64
 }
+
+var _ collector.Queue = (*Store)(nil)
 
 // Open opens (creating if needed) the store and applies migrations.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
@@ -144,7 +96,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 512
+		cfg.MaxBatch = 1024
 	}
 	s := &Store{
 		log:     cfg.Logger,
@@ -166,35 +118,52 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.d.migrateLock != nil {
-		release, err := s.d.migrateLock(ctx, s.db, s.dbName)
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		_, err = migrations.Up(ctx, s.db.DB, s.d.name)
-		release()
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-	} else if _, err := migrations.Up(ctx, s.db.DB, s.d.name); err != nil {
+	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.commit = newCommitter(s, cfg.MaxBatch)
+	if s.d.name == "sqlite" {
+		if err := s.openReaders(ctx, cfg); err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.sync = newWALSyncer(cfg.Path)
+	}
+	s.w = newWriter(s, cfg.MaxBatch, s.d.writers)
 	return s, nil
 }
 
-// Close stops the committer and closes the database.
+func (s *Store) migrate(ctx context.Context) error {
+	if s.d.migrateLock == nil {
+		_, err := migrations.Up(ctx, s.db.DB, s.d.name)
+		return err
+	}
+	release, err := s.d.migrateLock(ctx, s.db, s.dbName)
+	if err != nil {
+		return err
+	}
+	defer release()
+	_, err = migrations.Up(ctx, s.db.DB, s.d.name)
+	return err
+}
+
+// Close stops the writer and closes the database.
 func (s *Store) Close() error {
-	if s.commit != nil {
-		s.commit.stop()
+	if s.w != nil {
+		s.w.stop()
+	}
+	if s.sync != nil {
+		s.sync.stop() // after the writer: it acknowledges the writer's last commits
 	}
 	var err error
+	if s.rdb != nil && s.rdb != s.db {
+		s.rstmts.close()
+		err = s.rdb.Close()
+	}
 	if s.db != nil {
+		s.wstmts.close()
 		s.closeSpace()
-		err = s.db.Close()
+		err = errors.Join(err, s.db.Close())
 	}
 	if s.unlock != nil {
 		if uerr := s.unlock(); err == nil {
@@ -240,13 +209,21 @@ func retryWait(attempt int) time.Duration {
 
 // withTx runs fn in a transaction, retrying when the dialect says the error
 // is transient (MySQL deadlocks and lock wait timeouts), at most txAttempts
-// times.
+// times. A write that finds the disk full while the reserve is held
+// releases it and runs once more.
 func (s *Store) withTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
 	defer func() { err = s.noteFull(err) }()
+	return s.retrying(ctx, true, func() error { return s.tryTx(ctx, fn) })
+}
+
+// retrying runs try until it succeeds, fails for good or has failed
+// txAttempts times with a transient error. With useReserve, a full disk
+// releases the reserve and try runs once more at once.
+func (s *Store) retrying(ctx context.Context, useReserve bool, try func() error) (err error) {
 	for attempt := 0; attempt < txAttempts; attempt++ {
-		err = s.tryTx(ctx, fn)
-		if s.releaseReserve(err) {
-			err = s.tryTx(ctx, fn) // the disk was full: now there is room
+		err = try()
+		if useReserve && s.releaseReserve(err) {
+			err = try() // the disk was full: now there is room
 		}
 		if err == nil || !s.d.retryable(err) {
 			return err
@@ -262,76 +239,22 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err err
 }
 
 // exec runs one autocommitted statement with the same bounded retry.
-func (s *Store) exec(ctx context.Context, q string, args ...any) (_ sql.Result, err error) {
+func (s *Store) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
 	defer func() { err = s.noteFull(err) }()
-	for attempt := 0; attempt < txAttempts; attempt++ {
-		var res sql.Result
-		res, err = s.db.ExecContext(ctx, q, args...)
-		if s.releaseReserve(err) {
-			res, err = s.db.ExecContext(ctx, q, args...) // now there is room
-		}
-		if err == nil || !s.d.retryable(err) {
-			return res, err
-		}
-		s.log.Debug("retrying statement", "attempt", attempt+1, "error", err)
-		select {
-		case <-ctx.Done():
-			return nil, errors.Join(err, ctx.Err())
-		case <-time.After(retryWait(attempt)):
-		}
-	}
-	return nil, err
-}
-
-// durableTx runs fn in a transaction that is on disk when it returns. On
-// SQLite the connection runs with synchronous=NORMAL (WAL: a commit survives
-// a process crash but not a power loss) and only this transaction, used for
-// enqueues and the cleanup barrier, runs with synchronous=FULL, which also
-// makes every earlier commit durable. Claims, outcomes and keys lost to a
-// power cut only cause re-delivery, never loss, so they skip the fsync.
-func (s *Store) durableTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
-	defer func() { err = s.noteFull(err) }() // runs last: the connection is back
-	if s.d.name != "sqlite" {
-		return s.withTx(ctx, fn)
-	}
-	conn, err := s.db.Connx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=FULL"); err != nil {
-		return fmt.Errorf("setting synchronous=FULL: %w", err)
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=NORMAL")
-	tx, err := conn.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// syncBarrier makes every commit so far durable (SQLite; MySQL commits are
-// durable already): a one-row durable write.
-func (s *Store) syncBarrier(ctx context.Context) error {
-	if s.d.name != "sqlite" {
-		return nil
-	}
-	src, err := s.SourceID(ctx, "_store")
-	if err != nil {
-		return err
-	}
-	now := s.nowMs()
-	return s.durableTx(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, s.d.upsertKey, src, 1, "durability_barrier", []byte("1"), now, now)
-		return err
+	err = s.retrying(ctx, true, func() error {
+		var e error
+		res, e = s.db.ExecContext(ctx, q, args...)
+		return e
 	})
+	return res, err
+}
+
+// writeTx runs fn in a transaction with withTx's retries; useReserve
+// says whether a full disk may release the reserve and run it again (not
+// for enqueues, which a full disk refuses).
+func (s *Store) writeTx(ctx context.Context, useReserve bool, fn func(tx *sqlx.Tx) error) (err error) {
+	defer func() { err = s.noteFull(err) }() // runs last: the connection is back
+	return s.retrying(ctx, useReserve, func() error { return s.tryTx(ctx, fn) })
 }
 
 func (s *Store) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
@@ -350,17 +273,20 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 }
 
 // idFor returns the id of name in a (id, name) table, creating the row.
-func (s *Store) idFor(ctx context.Context, q sqlx.ExtContext, cache map[string]int64, table, name string) (int64, error) {
+// It writes outside the writer, so it must not run inside a transaction
+// of the (single-connection) embedded store: callers resolve names before
+// they hand work to the writer.
+func (s *Store) idFor(ctx context.Context, cache map[string]int64, table, name string) (int64, error) {
 	s.mu.Lock()
 	id, ok := cache[name]
 	s.mu.Unlock()
 	if ok {
 		return id, nil
 	}
-	if _, err := q.ExecContext(ctx, s.d.insertIgnore+" INTO "+table+" (name) VALUES (?)", name); err != nil {
+	if _, err := s.exec(ctx, s.d.insertIgnore+" INTO "+table+" (name) VALUES (?)", name); err != nil {
 		return 0, fmt.Errorf("registering %s %q: %w", table, name, err)
 	}
-	if err := sqlx.GetContext(ctx, q, &id, "SELECT id FROM "+table+" WHERE name = ?", name); err != nil {
+	if err := s.db.GetContext(ctx, &id, "SELECT id FROM "+table+" WHERE name = ?", name); err != nil {
 		return 0, fmt.Errorf("looking up %s %q: %w", table, name, err)
 	}
 	s.mu.Lock()
@@ -369,7 +295,13 @@ func (s *Store) idFor(ctx context.Context, q sqlx.ExtContext, cache map[string]i
 	return id, nil
 }
 
+func (s *Store) cachedID(cache map[string]int64, name string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return cache[name]
+}
+
 // GroupID returns (creating) the id of a work distribution group.
 func (s *Store) GroupID(ctx context.Context, name string) (int64, error) {
-	return s.idFor(ctx, s.db, s.groups, "work_distribution_groups", name)
+	return s.idFor(ctx, s.groups, "work_distribution_groups", name)
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ace-collector/ace-collector/collector"
 )
 
 // backend opens a fresh store for a test. The contract tests below run
@@ -61,8 +63,13 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func work(i int, groups ...GroupTarget) *Work {
-	return &Work{
+// target is a group a test submission is distributed to.
+func target(name string, coverage int) collector.GroupTarget {
+	return collector.GroupTarget{Name: name, Coverage: coverage}
+}
+
+func work(i int, groups ...collector.GroupTarget) collector.QueuedWork {
+	return collector.QueuedWork{
 		UUID:    fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
 		Type:    "test",
 		Mode:    "analysis",
@@ -71,13 +78,14 @@ func work(i int, groups ...GroupTarget) *Work {
 	}
 }
 
-func mustEnqueue(t *testing.T, s *Store, w *Work) EnqueueResult {
+// mustEnqueue enqueues w and reports whether it was a duplicate.
+func mustEnqueue(t *testing.T, s *Store, w collector.QueuedWork) bool {
 	t.Helper()
-	res, err := s.Enqueue(context.Background(), w)
+	dup, _, err := s.Enqueue(context.Background(), w)
 	if err != nil {
 		t.Fatalf("enqueue %s: %v", w.UUID, err)
 	}
-	return res
+	return dup
 }
 
 func TestCoverageCounter(t *testing.T) {
@@ -85,7 +93,7 @@ func TestCoverageCounter(t *testing.T) {
 		s := open(nil)
 		ctx := context.Background()
 		for i := 1; i <= 10; i++ {
-			mustEnqueue(t, s, work(i, GroupTarget{"all", 100}, GroupTarget{"half", 50}, GroupTarget{"tenth", 10}))
+			mustEnqueue(t, s, work(i, target("all", 100), target("half", 50), target("tenth", 10)))
 		}
 		want := map[string]int64{"all": 10, "half": 5, "tenth": 1}
 		for g, n := range want {
@@ -111,7 +119,7 @@ func TestClaimFinishCleanup(t *testing.T) {
 		s := open(clk.Now)
 		ctx := context.Background()
 		for i := 1; i <= 5; i++ {
-			mustEnqueue(t, s, work(i, GroupTarget{"a", 100}, GroupTarget{"b", 100}))
+			mustEnqueue(t, s, work(i, target("a", 100), target("b", 100)))
 		}
 		a, err := s.Claim(ctx, "a", "inst/a/0", 3)
 		if err != nil || len(a) != 3 {
@@ -165,7 +173,7 @@ func TestClaimFinishCleanup(t *testing.T) {
 		if len(fin) != 2 {
 			t.Fatalf("finished = %+v, want 2", fin)
 		}
-		ids := []int64{fin[0].WorkID, fin[1].WorkID}
+		ids := []int64{fin[0].ID, fin[1].ID}
 		if err := s.Delete(ctx, ids); err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +193,7 @@ func TestStaleAndOwnerRelease(t *testing.T) {
 		s := open(clk.Now)
 		ctx := context.Background()
 		for i := 1; i <= 4; i++ {
-			mustEnqueue(t, s, work(i, GroupTarget{"g", 100}))
+			mustEnqueue(t, s, work(i, target("g", 100)))
 		}
 		s.Claim(ctx, "g", "me/g/0", 2)
 		s.Claim(ctx, "g", "other/g/0", 2)
@@ -212,8 +220,8 @@ func TestParkRetryAndFailReady(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(func() time.Time) *Store) {
 		s := open(nil)
 		ctx := context.Background()
-		mustEnqueue(t, s, work(1, GroupTarget{"g", 100}))
-		mustEnqueue(t, s, work(2, GroupTarget{"g", 100}))
+		mustEnqueue(t, s, work(1, target("g", 100)))
+		mustEnqueue(t, s, work(2, target("g", 100)))
 		it, _ := s.Claim(ctx, "g", "o", 1)
 		s.Finish(ctx, "g", "o", []Result{{WorkID: it[0].WorkID, Outcome: Park, Error: "HTTP 400: bad observable"}})
 		if fin, _ := s.Finished(ctx, 10); len(fin) != 0 {
@@ -239,14 +247,14 @@ func TestParkRetryAndFailReady(t *testing.T) {
 func TestDedupInEnqueue(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(func() time.Time) *Store) {
 		s := open(nil)
-		w1 := work(1, GroupTarget{"g", 100})
+		w1 := work(1, target("g", 100))
 		w1.DedupSource, w1.DedupKey = "mail", "msg-1"
-		w2 := work(2, GroupTarget{"g", 100})
+		w2 := work(2, target("g", 100))
 		w2.DedupSource, w2.DedupKey = "mail", "msg-1"
-		if r := mustEnqueue(t, s, w1); r.Duplicate {
+		if mustEnqueue(t, s, w1) {
 			t.Fatal("first is a duplicate")
 		}
-		if r := mustEnqueue(t, s, w2); !r.Duplicate {
+		if !mustEnqueue(t, s, w2) {
 			t.Fatal("second is not a duplicate")
 		}
 		if n, _ := s.Backlog(context.Background()); n != 1 {
@@ -307,7 +315,7 @@ func TestGroupCommitConcurrent(t *testing.T) {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				_, err := s.Enqueue(context.Background(), work(i, GroupTarget{"g", 30}))
+				_, _, err := s.Enqueue(context.Background(), work(i, target("g", 30)))
 				errs <- err
 			}(i)
 		}

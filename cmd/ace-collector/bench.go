@@ -12,14 +12,18 @@ func benchCmd() *cobra.Command {
 	o := bench.Options{}
 	cmd := &cobra.Command{
 		Use:   "bench [flags]",
-		Short: "Measure the whole pipeline on loopback",
-		Long: `Measure the whole pipeline in one process (the daemon's own constructor) against
-receivers on 127.0.0.1, after measuring the loopback HTTP ceiling; see README
-"Benchmark" for the receivers (--node light or store) and what each figure means.`,
-		Args: noArgs,
+		Short: "Measure the whole pipeline on loopback (README, \"Benchmark\")",
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Progress = cmd.ErrOrStderr()
 			o.Log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			if o.Scaling {
+				rows, err := bench.Scaling(cmd.Context(), &o)
+				if len(rows) > 0 {
+					bench.PrintScaling(cmd.OutOrStdout(), &o, rows)
+				}
+				return err
+			}
 			res, err := bench.Run(cmd.Context(), &o)
 			if err != nil {
 				return err

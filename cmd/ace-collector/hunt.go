@@ -35,10 +35,7 @@ func huntExecuteCmd() *cobra.Command {
 	var start, end, tz string
 	cmd := &cobra.Command{
 		Use:   "execute -c FILE TYPE:NAME [--start T] [--end T] [-z TZ] [--json-dir DIR] [--submit]",
-		Short: "Run one hunt now and print its submissions as JSON (a dry run unless --submit)",
-		Long: `Run one hunt now over --start..--end (RFC 3339, or ACE's MM/DD/YYYY:HH:MM:SS in the -z
-time zone; default: the hunt's last time_range), without its offset. Nothing is
-queued and no hunt time is recorded unless --submit, which queues the submissions.`,
+		Short: "Run one hunt now, without its offset (default window: its last time_range); print its submissions as JSON, queue them only with --submit",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError{fmt.Errorf("want one TYPE:NAME argument, got %d", len(args))}

@@ -52,8 +52,8 @@ func TestRunRefusesDamagedStoreAndRecoverSalvages(t *testing.T) {
 		}
 		sub.SetDetails(map[string]string{"pad": string(pad)})
 		payload, _ := json.Marshal(sub)
-		if _, err := store.Enqueue(ctx, &persistence.Work{UUID: sub.UUID, Type: "drop", Mode: sub.AnalysisMode,
-			Payload: payload, Groups: []persistence.GroupTarget{{Name: "main", Coverage: 100}}}); err != nil {
+		if _, _, err := store.Enqueue(ctx, collector.QueuedWork{UUID: sub.UUID, Type: "drop", Mode: sub.AnalysisMode,
+			Payload: payload, Groups: []collector.GroupTarget{{Name: "main", Coverage: 100}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -114,7 +114,7 @@ func crashMidBundle(t *testing.T, storeConfig persistence.Config) {
 	defer store.Close()
 	stats := collector.NewStats()
 	newRuntime := func() *collector.Runtime {
-		rt, err := collector.NewRuntime(collector.RuntimeOptions{Queue: store.ForCollector(),
+		rt, err := collector.NewRuntime(collector.RuntimeOptions{Queue: store,
 			IncomingDir: filepath.Join(dir, "incoming"), Groups: []collector.GroupTarget{{Name: "g", Coverage: 100}},
 			Stats: stats, Global: collector.Global{Hostname: "test-host"}})
 		if err != nil {
@@ -126,7 +126,7 @@ func crashMidBundle(t *testing.T, storeConfig persistence.Config) {
 	// until something else (the kill) ended it.
 	run := func(sink func(cancel context.CancelFunc) collector.Sink) (stop func(cancel bool)) {
 		c := newTestCollector(t, pki, fmc.port(), "start = oldest", "packet_data = no")
-		env := collectortest.Env(t, "fmc", nil, store.ForCollector().State("fmc"))
+		env := collectortest.Env(t, "fmc", nil, store.State("fmc"))
 		env.Stats = stats
 		rctx, cancel := context.WithCancel(ctx)
 		env.Sink = sink(cancel)

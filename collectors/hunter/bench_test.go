@@ -116,7 +116,7 @@ src_ip = yes
 			b.Fatal(err)
 		}
 		defer st.Close()
-		rt, err := collector.NewRuntime(collector.RuntimeOptions{Queue: st.ForCollector(), IncomingDir: filepath.Join(dir, "incoming"),
+		rt, err := collector.NewRuntime(collector.RuntimeOptions{Queue: st, IncomingDir: filepath.Join(dir, "incoming"),
 			Groups: []collector.GroupTarget{{Name: "g", Coverage: 100}}})
 		if err != nil {
 			b.Fatal(err)

@@ -128,9 +128,8 @@ func (c Config) Instance() string {
 type Backend struct {
 	cfg Config
 
-	mu  sync.Mutex
-	db  *sqlx.DB
-	err error
+	mu sync.Mutex
+	db *sqlx.DB
 }
 
 var _ search.Backend = (*Backend)(nil)
