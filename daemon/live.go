@@ -80,6 +80,10 @@ type liveHub struct {
 	rowNext int
 	rowN    int
 	byUUID  map[string]*liveRow
+	// early holds delivery events that came before their row: a worker
+	// may claim a submission before the Submit that stored it has
+	// returned to call stored. Bounded; emptied when it would grow past.
+	early   map[string][]groups.DeliveryEvent
 	events  []liveEvent // ring indexed by seq % eventsCap
 	seq     uint64      // last event
 	wake    chan struct{}
@@ -127,8 +131,15 @@ func (h *liveHub) stored(ev collector.StoredEvent) {
 	h.rowN = min(h.rowN+1, h.rowsCap)
 	h.byUUID[r.uuid] = r
 	h.publishLocked(liveEvent{row: r})
+	for _, ev := range h.early[r.uuid] {
+		h.applyLocked(r, ev)
+	}
+	delete(h.early, r.uuid)
 	h.mu.Unlock()
 }
+
+// liveEarlyMax bounds the delivery events kept for rows not seen yet.
+const liveEarlyMax = 4096
 
 // delivery is the delivery workers' OnDelivery hook.
 func (h *liveHub) delivery(ev groups.DeliveryEvent) {
@@ -136,8 +147,17 @@ func (h *liveHub) delivery(ev groups.DeliveryEvent) {
 	defer h.mu.Unlock()
 	r := h.byUUID[ev.UUID]
 	if r == nil {
-		return // older than the history
+		// Not stored yet (the row follows), or older than the history.
+		if h.early == nil || len(h.early) >= liveEarlyMax {
+			h.early = map[string][]groups.DeliveryEvent{}
+		}
+		h.early[ev.UUID] = append(h.early[ev.UUID], ev)
+		return
 	}
+	h.applyLocked(r, ev)
+}
+
+func (h *liveHub) applyLocked(r *liveRow, ev groups.DeliveryEvent) {
 	for i, g := range r.groups {
 		if g == ev.Group {
 			r.states[i] = ev.State

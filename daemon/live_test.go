@@ -128,6 +128,8 @@ func TestLiveStreamRowsAndDeliveryStates(t *testing.T) {
 		fmt.Sprint(row["events"]) != "[ET POLICY test]" || fmt.Sprint(row["states"]) != "map[g:READY]" {
 		t.Fatalf("row %v", row)
 	}
+	// A worker may claim the submission before the Submit that stored it
+	// returns: the states that come before the row are kept for it.
 	locked := v.until(t, "LOCKED", func(m map[string]any) bool { return m["t"] == "state" && m["state"] == "LOCKED" })
 	if locked["uuid"] != sub.UUID || locked["group"] != "g" || locked["node"] != "a" {
 		t.Fatalf("state %v", locked)
@@ -135,7 +137,6 @@ func TestLiveStreamRowsAndDeliveryStates(t *testing.T) {
 	v.until(t, "COMPLETED", func(m map[string]any) bool {
 		return m["t"] == "state" && m["uuid"] == sub.UUID && m["state"] == "COMPLETED"
 	})
-
 	// A viewer connecting later gets the row from the history with its
 	// current state.
 	v2 := openLive(t, nil, d.url+"/live/events", nil)
