@@ -10,15 +10,12 @@ package elastic
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,21 +92,11 @@ var _ search.Backend = (*Backend)(nil)
 
 // New builds the HTTP client (reading the CA file).
 func New(cfg Config) (*Backend, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !cfg.Verify} //nolint:gosec // elasticsearch_verify = no is explicit
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("elasticsearch_ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("elasticsearch_ca_file: no PEM certificate in %s", cfg.CAFile)
-		}
-		tc.RootCAs = pool
+	client, err := search.HTTPClient(cfg.CAFile, "elasticsearch_ca_file", cfg.Verify)
+	if err != nil {
+		return nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tc
-	return &Backend{cfg: cfg, client: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}, nil
+	return &Backend{cfg: cfg, client: client}, nil
 }
 
 // Instance implements search.Backend.
