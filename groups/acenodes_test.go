@@ -38,7 +38,7 @@ func TestACENodeDatabaseUnreadableLeavesWorkReady(t *testing.T) {
 		t.Fatalf("%d READY, want 3 (ERROR %d)", got, p.count("g", "ERROR"))
 	}
 	if len(p.logLines("level=WARN", "delivery blocked", "reading ACE nodes of company 3")) != 1 {
-		t.Fatalf("no WARN about the node database:\n%s", p.logs.String())
+		t.Fatalf("no WARN about the node database:\n%s", p.Logs())
 	}
 	mysqltest.Exec(t, dsn, `RENAME TABLE nodes_gone TO nodes`)
 	n.waitFor(ctx, 3)

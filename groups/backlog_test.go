@@ -124,7 +124,7 @@ func TestBacklogQueuedWhileNodeDownThenDrains(t *testing.T) {
 				}
 				s := collector.NewSubmission("backlog " + strconv.FormatInt(i, 10))
 				s.AddObservable(collector.ObsIPv4, "192.0.2."+strconv.FormatInt(i%250+1, 10))
-				if err := p.sink.Submit(ctx, s); err != nil {
+				if err := p.Sink().Submit(ctx, s); err != nil {
 					errs <- fmt.Errorf("submit %d: %w", i, err)
 					return
 				}

@@ -71,7 +71,7 @@ func TestFailingNodeSourceBlocksVisiblyAndLosesNothing(t *testing.T) {
 		}
 		lines := p.logLines("level=WARN", `msg="delivery blocked; work waits"`, "group="+g, "Access denied")
 		if allowed := 1 + int(time.Since(start)/groups.BlockedLogEvery); len(lines) < 1 || len(lines) > allowed {
-			t.Fatalf("group %s: %d WARN lines about the failing source, want 1..%d:\n%s", g, len(lines), allowed, p.logs.String())
+			t.Fatalf("group %s: %d WARN lines about the failing source, want 1..%d:\n%s", g, len(lines), allowed, p.Logs())
 		}
 		if got := p.count(g, "READY"); got != 3 {
 			t.Fatalf("group %s: %d items READY while its node source fails, want all 3 (ERROR: %d)", g, got, p.count(g, "ERROR"))
@@ -92,7 +92,7 @@ func TestFailingNodeSourceBlocksVisiblyAndLosesNothing(t *testing.T) {
 			t.Fatalf("unblocked group %s still has a since: %+v", g, st)
 		}
 		if len(p.logLines("level=INFO", `msg="delivery unblocked"`, "group="+g)) != 1 {
-			t.Fatalf("group %s: no INFO line when delivery resumed:\n%s", g, p.logs.String())
+			t.Fatalf("group %s: no INFO line when delivery resumed:\n%s", g, p.Logs())
 		}
 	}
 }
@@ -152,6 +152,6 @@ func TestBlockedReasonsModeAndBackoff(t *testing.T) {
 		t.Fatalf("the correlation item: %d READY, %d ERROR", got, p.count("modes", "ERROR"))
 	}
 	if len(p.logLines("level=WARN", "group=modes", "no node for analysis mode")) != 1 {
-		t.Fatalf("no WARN for the mode:\n%s", p.logs.String())
+		t.Fatalf("no WARN for the mode:\n%s", p.Logs())
 	}
 }

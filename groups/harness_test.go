@@ -1,7 +1,6 @@
 package groups_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,8 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,7 +19,7 @@ import (
 	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/daemon"
 	"github.com/ace-collector/ace-collector/groups"
-	"github.com/ace-collector/ace-collector/persistence"
+	"github.com/ace-collector/ace-collector/groups/grouptest"
 )
 
 // node is a real ACE-compatible receiver on loopback whose behaviour a test
@@ -199,37 +196,12 @@ func quietLog() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// syncBuffer is a log destination tests can read while the pipeline writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// pipeline is the real daemon (store, collector runtime, delivery groups;
-// no status server) built by daemon.New from INI text, with its store and
-// incoming directory under dir, running until stop or the end of the test.
+// pipeline is grouptest's daemon-built pipeline (store, collector runtime,
+// delivery groups; no status server), running from the start, with the
+// helpers these tests use.
 type pipeline struct {
-	*daemon.Daemon
-	t      *testing.T
-	sink   collector.Sink
-	dir    string
-	logs   *syncBuffer
-	cancel context.CancelFunc
-	done   chan struct{}
-	runErr error // Run's result, once done is closed
-	once   sync.Once
+	*grouptest.Pipeline
+	t *testing.T
 }
 
 func startPipeline(t *testing.T, conf string) *pipeline {
@@ -237,67 +209,25 @@ func startPipeline(t *testing.T, conf string) *pipeline {
 	return startPipelineWith(t, t.TempDir(), conf, daemon.Options{})
 }
 
+// startPipelineIn keeps the store and incoming files under dir: a restart
+// on the same dir finds the previous run's state.
 func startPipelineIn(t *testing.T, dir, conf string) *pipeline {
 	t.Helper()
 	return startPipelineWith(t, dir, conf, daemon.Options{})
 }
 
 // startPipelineWith lets the test set daemon options (node sources, for
-// instance); the harness sets the logger, intervals and NoStatus.
+// instance); grouptest sets the logger, intervals and NoStatus.
 func startPipelineWith(t *testing.T, dir, conf string, o daemon.Options) *pipeline {
 	t.Helper()
-	cfg, problems, err := daemon.LoadData("groups-test.ini", []byte(conf), daemon.LoadOptions{
-		LookupEnv: func(string) (string, bool) { return "", false },
-		Hostname:  func() (string, error) { return "test", nil },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := problems.Err(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	// Everything the pipeline writes lives under the test's dir; a restart
-	// on the same dir finds the previous run's store and incoming files.
-	cfg.Store.Config = persistence.Config{Driver: "sqlite", Path: filepath.Join(dir, "q.db")}
-	cfg.IncomingDir = filepath.Join(dir, "incoming")
-	cfg.Instance = "test"
-	cfg.Grace = 2 * time.Second
-	logs := &syncBuffer{}
-	o.Version = "test"
-	o.Log = daemon.NewLogger(logs, slog.LevelInfo, false)
-	o.NoStatus = true
-	o.CleanupInterval = 20 * time.Millisecond
-	o.PollInterval = 50 * time.Millisecond
-	d, err := daemon.New(context.Background(), cfg, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &pipeline{Daemon: d, t: t, sink: d.Sink("test"), dir: dir, logs: logs, cancel: cancel, done: make(chan struct{})}
-	go func() { p.runErr = d.Run(ctx); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() && !testing.Verbose() {
-			t.Logf("pipeline log:\n%s", logs)
-		}
-	})
-	return p
+	p := grouptest.NewIn(t, dir, conf, o)
+	p.Run()
+	return &pipeline{Pipeline: p, t: t}
 }
 
 // stop stops the daemon and closes it (its store among others); the test
 // may start another on the same dir.
-func (p *pipeline) stop() {
-	p.once.Do(func() {
-		p.cancel()
-		<-p.done
-		if p.runErr != nil {
-			p.t.Errorf("daemon.Run: %v", p.runErr)
-		}
-		if err := p.Close(); err != nil {
-			p.t.Errorf("daemon.Close: %v", err)
-		}
-	})
-}
+func (p *pipeline) stop() { p.Stop() }
 
 // submit stores n submissions, each with one small attachment.
 func (p *pipeline) submit(n int, mutate func(i int, s *collector.Submission)) []*collector.Submission {
@@ -306,65 +236,24 @@ func (p *pipeline) submit(n int, mutate func(i int, s *collector.Submission)) []
 	for i := 0; i < n; i++ {
 		s := collector.NewSubmission(fmt.Sprintf("test submission %d", i))
 		s.AddObservable(collector.ObsIPv4, "192.0.2.1")
-		src := filepath.Join(p.t.TempDir(), "f.txt")
-		if err := os.WriteFile(src, []byte(fmt.Sprintf("content %d", i)), 0o600); err != nil {
-			p.t.Fatal(err)
-		}
-		s.Files = []collector.File{{Path: src, Name: "sample.txt", DeleteSource: true}}
+		grouptest.Attach(p.t, s, "sample.txt", []byte(fmt.Sprintf("content %d", i)))
 		if mutate != nil {
 			mutate(i, s)
 		}
-		if err := p.sink.Submit(context.Background(), s); err != nil {
-			p.t.Fatalf("submit %d: %v", i, err)
-		}
+		p.Submit(s)
 		out = append(out, s)
 	}
 	return out
 }
 
-// waitUntil polls cond (cheap store reads) until it holds or ctx ends; a
-// daemon that stopped on its own fails the test at once.
 func (p *pipeline) waitUntil(ctx context.Context, what string, cond func() bool) {
 	p.t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			p.t.Fatalf("timed out waiting for %s", what)
-		case <-p.done:
-			p.t.Fatalf("waiting for %s: the daemon stopped: %v", what, p.runErr)
-		case <-tick.C:
-		}
-	}
+	p.WaitUntil(ctx, what, cond)
 }
 
-func (p *pipeline) count(group, status string) int64 {
-	counts, err := p.Store().Counts(context.Background())
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	var n int64
-	for _, c := range counts {
-		if c.Group == group && c.Status == status {
-			n += c.Count
-		}
-	}
-	return n
-}
-
-func (p *pipeline) backlog() int64 {
-	n, err := p.Store().Backlog(context.Background())
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return n
-}
-
-func (p *pipeline) incomingDirs() int {
-	entries, _ := os.ReadDir(p.Config().IncomingDir)
-	return len(entries)
-}
+func (p *pipeline) count(group, status string) int64 { return p.Count(group, status) }
+func (p *pipeline) backlog() int64                   { return p.Backlog() }
+func (p *pipeline) incomingDirs() int                { return p.IncomingDirs() }
 
 // errorReasons returns the parked errors' reasons by uuid.
 func (p *pipeline) errorReasons(ctx context.Context) map[string]string {
@@ -380,21 +269,7 @@ func (p *pipeline) errorReasons(ctx context.Context) map[string]string {
 	return out
 }
 
-// logLines returns the lines of the pipeline's log that contain every one
-// of the fragments.
-func (p *pipeline) logLines(fragments ...string) []string {
-	var out []string
-	for _, l := range strings.Split(p.logs.String(), "\n") {
-		ok := l != ""
-		for _, f := range fragments {
-			ok = ok && strings.Contains(l, f)
-		}
-		if ok {
-			out = append(out, l)
-		}
-	}
-	return out
-}
+func (p *pipeline) logLines(fragments ...string) []string { return p.LogLines(fragments...) }
 
 func (p *pipeline) groupStatus(name string) groups.GroupStatus {
 	p.t.Helper()

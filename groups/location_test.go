@@ -58,7 +58,7 @@ func TestNodeLocationPasswordNeverStoredOrLogged(t *testing.T) {
 	if got := p.count("full", "READY"); got != 2 {
 		t.Fatalf("full delivery group: %d READY, want 2", got)
 	}
-	logs := p.logs.String()
+	logs := p.Logs()
 	if strings.Contains(logs, "S3cretPW") {
 		t.Fatalf("the password is in the log:\n%s", logs)
 	}

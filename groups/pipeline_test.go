@@ -81,8 +81,8 @@ func TestPermanentRejectionIsParkedWithReason(t *testing.T) {
 	if !strings.Contains(errs[0].LastError, "400") || !strings.Contains(errs[0].LastError, "node says 400") {
 		t.Errorf("error record lacks the response text: %q", errs[0].LastError)
 	}
-	if !strings.Contains(p.logs.String(), "node says 400") {
-		t.Errorf("response text not logged:\n%s", p.logs.String())
+	if !strings.Contains(p.Logs(), "node says 400") {
+		t.Errorf("response text not logged:\n%s", p.Logs())
 	}
 	if n.requests.Load() != 1 {
 		t.Errorf("a permanent rejection was retried: %d requests", n.requests.Load())
@@ -186,8 +186,8 @@ func TestGroupAssignments(t *testing.T) {
 	if got := n2.received(); len(got) != 1 || got[0].Description != "assigned to an unknown group" {
 		t.Fatalf("g2 received %d submissions (%v), want only the fallback one", len(got), got)
 	}
-	if !strings.Contains(p.logs.String(), "does not map to any known group") {
-		t.Fatalf("no error logged for an unknown group assignment:\n%s", p.logs.String())
+	if !strings.Contains(p.Logs(), "does not map to any known group") {
+		t.Fatalf("no error logged for an unknown group assignment:\n%s", p.Logs())
 	}
 }
 
@@ -217,7 +217,7 @@ func TestStagedNamesCannotEscape(t *testing.T) {
 			t.Errorf("unsafe name %q", f.Name)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(p.dir, "etc")); err == nil {
+	if _, err := os.Stat(filepath.Join(p.Dir, "etc")); err == nil {
 		t.Error("staging wrote outside the incoming dir")
 	}
 }

@@ -45,7 +45,7 @@ func TestUntrustedNodeCertificateWaitsForTheRightCA(t *testing.T) {
 	p.waitUntil(ctx, "retries", func() bool { return p.Stats().Get("group:g", "retried") >= 2 })
 	lines := p.logLines("level=WARN", `msg="delivery failed; will retry"`, "node=tlsnode", "kind=certificate")
 	if len(lines) == 0 {
-		t.Fatalf("no WARN naming the node with kind=certificate:\n%s", p.logs.String())
+		t.Fatalf("no WARN naming the node with kind=certificate:\n%s", p.Logs())
 	}
 	if p.count("g", "ERROR") != 0 || p.Stats().Get("group:g", "errors") != 0 {
 		t.Fatalf("a certificate problem was counted as a permanent error")

@@ -22,7 +22,7 @@ func (p *pipeline) submitBare(n int) []*collector.Submission {
 	out := make([]*collector.Submission, 0, n)
 	for i := range n {
 		s := collector.NewSubmission(fmt.Sprintf("weighted %d", i))
-		if err := p.sink.Submit(context.Background(), s); err != nil {
+		if err := p.Sink().Submit(context.Background(), s); err != nil {
 			p.t.Fatalf("submit %d: %v", i, err)
 		}
 		out = append(out, s)

@@ -48,6 +48,13 @@ func Start(t testing.TB, conf string, o daemon.Options) *Pipeline {
 // wait (benchmarks fill the queue, then time Run draining it).
 func New(t testing.TB, conf string, o daemon.Options) *Pipeline {
 	t.Helper()
+	return NewIn(t, t.TempDir(), conf, o)
+}
+
+// NewIn is New with the store and incoming directory under dir, so a test
+// can stop the pipeline and start another on the same state.
+func NewIn(t testing.TB, dir, conf string, o daemon.Options) *Pipeline {
+	t.Helper()
 	cfg, problems, err := daemon.LoadData("grouptest.ini", []byte(conf), daemon.LoadOptions{
 		LookupEnv: func(string) (string, bool) { return "", false },
 		Hostname:  func() (string, error) { return "test", nil },
@@ -58,7 +65,6 @@ func New(t testing.TB, conf string, o daemon.Options) *Pipeline {
 	if err := problems.Err(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	dir := t.TempDir()
 	cfg.Store.Config = persistence.Config{Driver: "sqlite", Path: filepath.Join(dir, "q.db")}
 	cfg.IncomingDir = filepath.Join(dir, "incoming")
 	cfg.Instance = "test"
@@ -96,6 +102,12 @@ func (p *Pipeline) Run() {
 	p.cancel = cancel
 	go func() { p.runErr = p.Daemon.Run(ctx); close(p.done) }()
 }
+
+// Sink is the test source's sink (collector "test").
+func (p *Pipeline) Sink() collector.Sink { return p.sink }
+
+// Logs is everything the daemon logged so far.
+func (p *Pipeline) Logs() string { return p.logs.String() }
 
 // Stop stops and closes the daemon.
 func (p *Pipeline) Stop() {
