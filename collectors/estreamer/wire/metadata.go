@@ -338,17 +338,7 @@ func decodeRuleMessage(c *cursor) (Record, error) {
 
 func decodeClassification(c *cursor) (Record, error) {
 	var m Classification
-	var err error
-	if m.ID, err = c.u32("id"); err != nil {
-		return nil, err
-	}
-	if m.Name, err = c.len16("name"); err != nil {
-		return nil, err
-	}
-	if m.Description, err = c.len16("description"); err != nil {
-		return nil, err
-	}
-	u, err := c.raw("uuid", 32)
+	u, err := c.described(&m.ID, 32, "uuid", field{"name", &m.Name}, field{"description", &m.Description})
 	if err != nil {
 		return nil, err
 	}
@@ -394,17 +384,7 @@ func decodeNamedID(rec, bt uint32, c *cursor) (Record, error) {
 
 func decodeCorrelationPolicy(c *cursor) (Record, error) {
 	var m CorrelationPolicy
-	var err error
-	if m.ID, err = c.u32("id"); err != nil {
-		return nil, err
-	}
-	if m.Name, err = c.len16("name"); err != nil {
-		return nil, err
-	}
-	if m.Description, err = c.len16("description"); err != nil {
-		return nil, err
-	}
-	u, err := c.raw("uuid", 32)
+	u, err := c.described(&m.ID, 32, "uuid", field{"name", &m.Name}, field{"description", &m.Description})
 	if err != nil {
 		return nil, err
 	}
@@ -414,24 +394,35 @@ func decodeCorrelationPolicy(c *cursor) (Record, error) {
 
 func decodeCorrelationRule(c *cursor) (Record, error) {
 	var m CorrelationRule
-	var err error
-	if m.ID, err = c.u32("id"); err != nil {
-		return nil, err
-	}
-	for _, f := range []struct {
-		name string
-		p    *string
-	}{{"name", &m.Name}, {"description", &m.Description}, {"eventType", &m.EventType}} {
-		if *f.p, err = c.len16(f.name); err != nil {
-			return nil, err
-		}
-	}
-	u, err := c.raw("uuids", 48)
+	u, err := c.described(&m.ID, 48, "uuids",
+		field{"name", &m.Name}, field{"description", &m.Description}, field{"eventType", &m.EventType})
 	if err != nil {
 		return nil, err
 	}
 	m.UUID = FormatUUID(u[:16])
 	return &m, nil
+}
+
+// field is a length-prefixed string of a record and where it goes.
+type field struct {
+	name string
+	p    *string
+}
+
+// described reads the layout the classification and correlation policy
+// and rule records share: a 32-bit id, 16-bit length-prefixed strings, then
+// uuidLen bytes of uuids, which it returns.
+func (c *cursor) described(id *uint32, uuidLen int, uuidName string, fields ...field) ([]byte, error) {
+	var err error
+	if *id, err = c.u32("id"); err != nil {
+		return nil, err
+	}
+	for _, f := range fields {
+		if *f.p, err = c.len16(f.name); err != nil {
+			return nil, err
+		}
+	}
+	return c.raw(uuidName, uuidLen)
 }
 
 func (c *cursor) len16(name string) (string, error) {
