@@ -1,16 +1,15 @@
 package syslog
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/collector/collectortest"
 )
 
 // vendorReceived is when the vendor lines are taken to be received.
@@ -20,33 +19,7 @@ var vendorReceived = time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
 // "# name: X" comment is line X.
 func loadLines(t *testing.T) map[string]string {
 	t.Helper()
-	f, err := os.Open("testdata/vendor_lines.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string]string{}
-	name := ""
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "# name: "):
-			name = strings.TrimPrefix(line, "# name: ")
-		case line == "" || strings.HasPrefix(line, "#"):
-		default:
-			if name == "" {
-				t.Fatalf("line without a name: %q", line)
-			}
-			out[name] = line
-			name = ""
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return collectortest.NamedLines(t, "testdata/vendor_lines.txt")
 }
 
 // sendLines writes the named lines to a TCP listener, one per line.

@@ -1,48 +1,21 @@
 package cef
 
 import (
-	"bufio"
 	"errors"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/collector/collectortest"
 )
 
 // loadSamples reads testdata/records.txt: each line after a "# name: X"
 // comment is sample X.
 func loadSamples(t *testing.T) map[string]string {
 	t.Helper()
-	f, err := os.Open("testdata/records.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string]string{}
-	name := ""
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "# name: "):
-			name = strings.TrimPrefix(line, "# name: ")
-		case line == "" || strings.HasPrefix(line, "#"):
-		default:
-			if name == "" {
-				t.Fatalf("sample without a name: %q", line)
-			}
-			out[name] = line
-			name = ""
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return collectortest.NamedLines(t, "testdata/records.txt")
 }
 
 func observablesOf(ev *Event) []string {
