@@ -12,11 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/collector/collectortest"
 )
 
 // rawConn dials addr and fails the test if any read takes longer than the
@@ -235,7 +235,7 @@ func TestSinkKeepsItsCAAcrossRestarts(t *testing.T) {
 	if err := other.save(filepath.Join(t.TempDir(), "x.pem"), filepath.Join(dir, "ca.key")); err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &collectortest.SyncBuffer{}
 	startSink(t, SinkOptions{Dir: dir, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	third, _ := os.ReadFile(caFile)
 	if bytes.Equal(first, third) || !strings.Contains(logs.String(), "does not belong to certificate") {
@@ -244,24 +244,6 @@ func TestSinkKeepsItsCAAcrossRestarts(t *testing.T) {
 	if _, err := loadLocalCA(caFile, filepath.Join(dir, "ca.key"), time.Now()); err != nil {
 		t.Fatalf("the replacement CA does not load: %v", err)
 	}
-}
-
-// lockedBuffer is a log destination the test reads while the sink writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // An idle keep-alive connection is closed after IdleTimeout.

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/ace-collector/ace-collector/collector/collectortest"
+
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -90,7 +92,7 @@ func TestClientPicksUpRotatedCAAndCertificate(t *testing.T) {
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	loc := strings.TrimPrefix(hs.URL, "https://")
 
-	logs := &lockedBuffer{}
+	logs := &collectortest.SyncBuffer{}
 	c := newTestClient(t, ClientOptions{CAFile: caFile, CertFile: certFile, KeyFile: keyFile,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	deliver := func() error {
@@ -145,7 +147,7 @@ func TestClientKeepsWorkingFilesWhenNewOnesDoNotLoad(t *testing.T) {
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	loc := strings.TrimPrefix(hs.URL, "https://")
 
-	logs := &lockedBuffer{}
+	logs := &collectortest.SyncBuffer{}
 	c := newTestClient(t, ClientOptions{CAFile: caFile, CertFile: certFile, KeyFile: keyFile,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	other, err := gen.clientCA.IssueClient("next")

@@ -5,7 +5,6 @@
 package grouptest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/collector/collectortest"
 	"github.com/ace-collector/ace-collector/daemon"
 	"github.com/ace-collector/ace-collector/persistence"
 )
@@ -28,7 +28,7 @@ type Pipeline struct {
 	T      testing.TB
 	Dir    string
 	sink   collector.Sink
-	logs   *syncBuffer
+	logs   *collectortest.SyncBuffer
 	cancel context.CancelFunc
 	done   chan struct{}
 	runErr error
@@ -69,7 +69,7 @@ func NewIn(t testing.TB, dir, conf string, o daemon.Options) *Pipeline {
 	cfg.IncomingDir = filepath.Join(dir, "incoming")
 	cfg.Instance = "test"
 	cfg.Grace = 2 * time.Second
-	logs := &syncBuffer{}
+	logs := &collectortest.SyncBuffer{}
 	o.Version = "test"
 	level := slog.LevelDebug
 	if _, bench := t.(*testing.B); bench {
@@ -251,21 +251,4 @@ func Ctx(t testing.TB) context.Context {
 func Group(name, typ string, extra ...string) string {
 	return fmt.Sprintf("[collection_group_%s]\ntype = %s\nbackoff_min = 10ms\nbackoff_max = 200ms\n%s\n", name, typ,
 		strings.Join(extra, "\n"))
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
