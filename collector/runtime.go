@@ -20,10 +20,14 @@ import (
 
 // QueuedWork is a durable-queue entry as the runtime hands it to the store.
 type QueuedWork struct {
-	UUID        string
-	Type        string // the collector's name
-	Mode        string
-	Payload     []byte
+	UUID    string
+	Type    string // the collector's name
+	Mode    string
+	Payload []byte
+	// Sub is Payload decoded: a copy of the submission that nothing
+	// modifies once queued, so a store may hand it to a delivery worker
+	// as it is instead of decoding Payload again. Optional.
+	Sub         *Submission
 	HasFiles    bool
 	Groups      []GroupTarget
 	DedupSource string
@@ -222,6 +226,7 @@ func (s *sink) Submit(ctx context.Context, sub *Submission) error {
 			return fmt.Errorf("%w: submission %s: encoding: %w", ErrInvalid, sub.UUID, err)
 		}
 	}
+	w.Sub = sub.queuedCopy()
 	if err := s.enqueue(ctx, sub, &w, dir); err != nil {
 		if orig != nil {
 			sub.Files = orig // not committed: the source keeps its files

@@ -1,10 +1,12 @@
 package collector
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -161,4 +163,20 @@ func SafeName(name string) (string, error) {
 		return "", fmt.Errorf("file name %q is longer than 1024 bytes", name[:64]+"...")
 	}
 	return clean, nil
+}
+
+// queuedCopy returns a copy of s that shares nothing mutable with it, for
+// QueuedWork.Sub: the collector may reuse s once Submit returns.
+func (s *Submission) queuedCopy() *Submission {
+	c := *s
+	c.Details = bytes.Clone(s.Details)
+	c.Observables = slices.Clone(s.Observables)
+	for i := range c.Observables {
+		o := &c.Observables[i]
+		o.Tags, o.Directives, o.LimitedAnalysis = slices.Clone(o.Tags), slices.Clone(o.Directives), slices.Clone(o.LimitedAnalysis)
+	}
+	c.Tags = slices.Clone(s.Tags)
+	c.Files = slices.Clone(s.Files)
+	c.GroupAssignments = slices.Clone(s.GroupAssignments)
+	return &c
 }

@@ -88,6 +88,7 @@ func New(ctx context.Context, cfg *Config, o Options) (_ *Daemon, err error) {
 	sc := cfg.Store.Config
 	sc.Logger = d.log
 	sc.Shared = o.StoreShared
+	sc.Cleaned = func(n int) { d.stats.Add("runtime", "cleaned", int64(n)) }
 	if d.store, err = persistence.Open(ctx, sc); err != nil {
 		return nil, err
 	}

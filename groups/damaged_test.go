@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ace-collector/ace-collector/daemon"
+	"github.com/ace-collector/ace-collector/groups/grouptest"
 )
 
 // Records whose stored JSON is corrupt — one written truncated straight
@@ -14,8 +17,11 @@ import (
 // backlog is delivered.
 func TestCorruptRecordsAreQuarantinedAndTheRestDelivered(t *testing.T) {
 	n := newNode(t)
-	n.mode.Store("503") // hold the backlog until it is damaged
-	p := startPipeline(t, nodeSection("a", n.location())+"[collection_group_g]\nfull_delivery = yes\n"+fast)
+	// The records are damaged in the store before delivery starts, as a
+	// torn write or a bad disk would leave them at start-up. (A running
+	// daemon hands new work to its workers in memory; what is damaged on
+	// disk after that is not read again.)
+	p := &pipeline{Pipeline: grouptest.NewIn(t, t.TempDir(), nodeSection("a", n.location())+"[collection_group_g]\nfull_delivery = yes\n"+fast, daemon.Options{}), t: t}
 	subs := p.submit(10, nil)
 	ctx := testCtx(t)
 	db := p.Store().DB()
@@ -46,7 +52,7 @@ func TestCorruptRecordsAreQuarantinedAndTheRestDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	n.mode.Store("accept")
+	p.Run()
 	got := n.waitFor(ctx, 9)
 	p.waitUntil(ctx, "quarantine", func() bool { return p.count("g", "ERROR") == 2 })
 	p.waitUntil(ctx, "cleanup of the delivered", func() bool { return p.backlog() == 2 })

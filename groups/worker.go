@@ -11,42 +11,67 @@ import (
 	"github.com/ace-collector/ace-collector/persistence"
 )
 
-// work is one delivery worker: claim a batch, deliver it, record outcomes.
+// work is one delivery worker: take the work handed over to it and claim
+// more, deliver it, record outcomes.
 func (g *group) work(ctx, hard context.Context, owner string) {
-	q := g.m.o.Queue
+	rec := newRecorder(g, ctx, owner)
+	defer rec.close()
+	lane := g.lane(ctx, owner)
+	if lane != nil {
+		defer func() { // before rec.close: what is still on the lane goes back to READY
+			if left := lane.Close(); len(left) > 0 {
+				rec.record(left, release(left, time.Now()))
+			}
+		}()
+	}
+	var next []persistence.Item // received while idle
+	var lastClaim time.Time
 	errWait := time.Second
-	rec := &recorder{g: g, ctx: ctx, owner: owner}
-	defer rec.wait()
 	for ctx.Err() == nil {
 		// With the node source failing, or (full delivery) no node listed
 		// or every node backing off, claiming would only put the backlog
 		// back again: wait for a node instead.
 		if until, blocked := g.blocked(ctx); blocked {
+			lane.Pause()
+			next = append(next, lane.Take(g.cfg.BatchSize)...)
+			if len(next) > 0 {
+				rec.record(next, release(next, until))
+				next = nil
+			}
 			sleep(ctx, time.Until(until))
 			continue
 		}
-		changed := q.Changed() // taken before the claim so no wake-up is missed
-		items, err := q.Claim(ctx, g.cfg.Name, owner, g.cfg.BatchSize)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
+		lane.Resume()
+		changed := g.m.o.Queue.Changed() // taken before the claim so no wake-up is missed
+		items := append(next, lane.Take(g.cfg.BatchSize-len(next))...)
+		next = nil
+		// Claim when nothing was handed over, and at least once per poll
+		// interval while work is (READY work must not wait behind it).
+		if len(items) < g.cfg.BatchSize && (len(items) == 0 || time.Since(lastClaim) >= g.m.o.PollInterval) {
+			claimed, err := g.m.o.Queue.Claim(ctx, g.cfg.Name, owner, g.cfg.BatchSize-len(items))
+			lastClaim = time.Now()
+			if err != nil && ctx.Err() == nil {
+				g.log.Error("claiming work failed", "error", err, "retry_in", errWait)
+				if len(items) == 0 {
+					sleep(ctx, errWait)
+					errWait = min(errWait*2, 30*time.Second)
+					continue
+				}
+			} else if err == nil {
+				errWait = time.Second
 			}
-			g.log.Error("claiming work failed", "error", err, "retry_in", errWait)
-			sleep(ctx, errWait)
-			errWait = min(errWait*2, 30*time.Second)
-			continue
+			items = append(items, claimed...)
 		}
-		errWait = time.Second
 		if len(items) == 0 {
-			if !g.idle(ctx, changed) {
+			var waiting bool
+			if next, waiting = g.idle(ctx, changed, lane); !waiting && len(next) == 0 {
 				// Nothing waits, so no mode is held back any more.
 				g.block.clear(modeLayer, "")
 			}
 			continue
 		}
 		// Outcomes are recorded every few items rather than once per batch,
-		// so a crash re-delivers at most that many already-delivered items
-		// (twice that: one set is recorded while the next is delivered).
+		// so a crash re-delivers few already-delivered items.
 		for start := 0; start < len(items); start += finishEvery {
 			chunk := items[start:min(start+finishEvery, len(items))]
 			rec.record(chunk, g.deliverBatch(ctx, hard, chunk))
@@ -54,35 +79,96 @@ func (g *group) work(ctx, hard context.Context, owner string) {
 	}
 }
 
-// recorder records one worker's outcomes in the background, one set at a
-// time, so the worker delivers the next items while the store commits
-// the last ones (the store merges them with every other write waiting).
+// directQueue is a queue that hands new work straight to idle workers
+// (the embedded store; see persistence.Lane).
+type directQueue interface {
+	Direct(ctx context.Context, group, owner string, n int) (*persistence.Lane, error)
+}
+
+// lane registers the worker for work handed over at enqueue; nil when the
+// queue does not hand work over (then it only claims).
+func (g *group) lane(ctx context.Context, owner string) *persistence.Lane {
+	dq, ok := g.m.o.Queue.(directQueue)
+	if !ok {
+		return nil
+	}
+	l, err := dq.Direct(ctx, g.cfg.Name, owner, g.cfg.BatchSize)
+	if err != nil {
+		g.log.Warn("work cannot be handed to this worker directly; claiming only", "owner", owner, "error", err)
+		return nil
+	}
+	return l
+}
+
+// recorder records one worker's outcomes in the background: the worker
+// hands over each set of results and goes on delivering, and the recorder
+// merges the sets waiting into one Finish. The worker waits only while
+// maxUnrecorded sets are queued, which bounds what a crash re-delivers
+// (that many sets, plus the ones being recorded).
 type recorder struct {
-	g        *group
-	ctx      context.Context
-	owner    string
-	inFlight chan struct{} // closed when the set being recorded is; nil if none
+	g     *group
+	ctx   context.Context
+	owner string
+	sets  chan outcomeSet
+	done  chan struct{}
 }
 
-// record waits for the set in flight, then starts recording the results
-// of items; once recorded, their outcomes go to the live view.
+// maxUnrecorded is how many sets of outcomes a worker may hand over before
+// it waits for the store.
+const maxUnrecorded = 4
+
+type outcomeSet struct {
+	items   []persistence.Item
+	results []persistence.Result
+}
+
+func newRecorder(g *group, ctx context.Context, owner string) *recorder {
+	r := &recorder{g: g, ctx: ctx, owner: owner, sets: make(chan outcomeSet, maxUnrecorded), done: make(chan struct{})}
+	go r.loop()
+	return r
+}
+
+// record hands over the results of items; once recorded, their outcomes
+// go to the live view.
 func (r *recorder) record(items []persistence.Item, results []persistence.Result) {
-	r.wait()
-	done := make(chan struct{})
-	r.inFlight = done
-	go func() {
-		defer close(done)
-		if r.g.finish(r.ctx, r.owner, results) {
-			r.g.emitOutcomes(items, results)
-		}
-	}()
+	r.sets <- outcomeSet{items: items, results: results}
 }
 
-// wait returns once every set handed to record is recorded.
-func (r *recorder) wait() {
-	if r.inFlight != nil {
-		<-r.inFlight
-		r.inFlight = nil
+// close returns once every set handed over is recorded.
+func (r *recorder) close() {
+	close(r.sets)
+	<-r.done
+}
+
+func (r *recorder) loop() {
+	defer close(r.done)
+	for set := range r.sets {
+		set = r.merge(set)
+		if r.g.finish(r.ctx, r.owner, set.results) {
+			r.g.emitOutcomes(set.items, set.results)
+		}
+	}
+}
+
+// merge adds the sets already waiting to set, into new slices (a set's
+// items may share an array with the worker's batch).
+func (r *recorder) merge(set outcomeSet) outcomeSet {
+	var out outcomeSet
+	for merged := false; ; merged = true {
+		select {
+		case next, ok := <-r.sets:
+			if !ok {
+				return set // closed: the loop ends after recording set
+			}
+			if !merged {
+				out = outcomeSet{items: slices.Clone(set.items), results: slices.Clone(set.results)}
+			}
+			out.items = append(out.items, next.items...)
+			out.results = append(out.results, next.results...)
+			set = out
+		default:
+			return set
+		}
 	}
 }
 
@@ -118,7 +204,7 @@ func (g *group) blocked(ctx context.Context) (time.Time, bool) {
 }
 
 // finishEvery is how many delivered items share one outcome transaction.
-const finishEvery = 8
+const finishEvery = 16
 
 // finish records outcomes, reporting whether that worked; it must work
 // during shutdown too.
@@ -134,10 +220,11 @@ func (g *group) finish(ctx context.Context, owner string, results []persistence.
 	return true
 }
 
-// idle waits until new work is committed, the earliest backed-off item is
-// due, or the poll interval passes. It reports whether the group has READY
-// items waiting (true when that could not be read).
-func (g *group) idle(ctx context.Context, changed <-chan struct{}) bool {
+// idle waits until work is handed over, new work is committed, the
+// earliest backed-off item is due, or the poll interval passes. It returns
+// what was handed over, and whether the group has READY items waiting
+// (true when that could not be read).
+func (g *group) idle(ctx context.Context, changed <-chan struct{}, lane *persistence.Lane) ([]persistence.Item, bool) {
 	wait := g.m.o.PollInterval
 	next, waiting, err := g.m.o.Queue.NextDue(ctx, g.cfg.Name)
 	if err == nil && waiting {
@@ -151,8 +238,10 @@ func (g *group) idle(ctx context.Context, changed <-chan struct{}) bool {
 	case <-ctx.Done():
 	case <-changed:
 	case <-t.C:
+	case it := <-lane.C():
+		return []persistence.Item{it}, waiting || err != nil
 	}
-	return waiting || err != nil
+	return nil, waiting || err != nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -264,7 +353,10 @@ func release(items []persistence.Item, at time.Time) []persistence.Result {
 func (g *group) deliverOne(ctx context.Context, it persistence.Item, nodes []Node) (persistence.Result, string, bool) {
 	res := persistence.Result{WorkID: it.WorkID}
 	stats := g.m.o.Stats
-	sub, err := decode(it)
+	sub, err := it.Sub, error(nil)
+	if sub == nil { // claimed, not handed over: decode what was stored
+		sub, err = decode(it)
+	}
 	if err != nil {
 		stats.Add(g.scope, "quarantined", 1)
 		g.log.Error("quarantining unreadable submission", "uuid", it.UUID, "error", err)

@@ -56,6 +56,7 @@ func (s *Store) RetryErrors(ctx context.Context, group string) (int64, error) {
 		return 0, fmt.Errorf("persistence: retrying failed work: %w", err)
 	}
 	if total > 0 {
+		s.markBacklog()
 		s.signal()
 	}
 	return total, nil

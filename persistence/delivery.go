@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/ace-collector/ace-collector/collector"
 )
 
 // The delivery side of the queue, called by the groups' workers and their
@@ -25,6 +27,10 @@ type Item struct {
 	Attempts int    `db:"attempts"`
 	// InsertDate is when the submission was stored (unix milliseconds).
 	InsertDate int64 `db:"insert_date"`
+	// Sub is the submission as its collector gave it, on an item handed
+	// over at enqueue (direct.go); nil on a claimed item, whose Payload
+	// is decoded instead. Read-only.
+	Sub *collector.Submission `db:"-"`
 }
 
 // Outcome of one delivery attempt.
@@ -102,6 +108,9 @@ func (s *Store) applyClaim(t wtx, op *claimOp) error {
 	var ids []int64
 	if err := t.sel(&ids, s.claimSQL(), op.gid, now, op.limit); err != nil {
 		return fmt.Errorf("selecting work: %w", err)
+	}
+	if len(ids) < op.limit {
+		s.setBacklog(op.gid, false) // no more due READY work: hand new work over
 	}
 	if len(ids) == 0 {
 		return nil
@@ -254,12 +263,17 @@ func (s *Store) applyFinishes(t wtx, ops []*finishOp) error {
 			case Retry, Release:
 				k.next = r.NextAttempt.UnixMilli()
 				op.woke = true
+				s.setBacklog(op.gid, true) // new work queues behind it
 			case Completed, Failed:
 				terminal[op.gid] = append(terminal[op.gid], r.WorkID)
 				op.woke = true
 			}
 			byKey[k] = append(byKey[k], r.WorkID)
 		}
+	}
+	gone, err := s.settlePending(t, terminal)
+	if err != nil {
+		return err
 	}
 	now := s.nowMs()
 	// A fixed order, so that two instances finishing at once lock rows
@@ -273,18 +287,66 @@ func (s *Store) applyFinishes(t wtx, ops []*finishOp) error {
 			cmp.Compare(a.err, b.err), cmp.Compare(a.next, b.next))
 	})
 	for _, k := range keys {
-		ids := byKey[k]
+		// Rows about to be deleted need no outcome.
+		ids := slices.DeleteFunc(byKey[k], func(id int64) bool { return gone[id] })
+		if len(ids) == 0 {
+			continue
+		}
 		slices.Sort(ids)
 		if _, err := t.exec(outcomeSQL[k.outcome], k.args(now, ids)...); err != nil {
 			return fmt.Errorf("recording outcome: %w", err)
 		}
 	}
+	return s.deleteGone(t, gone)
+}
+
+// sqlPendingSettle counts terminal outcomes down from the submissions'
+// pending counts, returning what the cleanup decision needs (SQLite).
+const sqlPendingSettle = `UPDATE incoming_workload SET pending = pending - 1 WHERE id ` + inList + `
+	RETURNING id, pending, has_files`
+
+// settlePending counts the round's terminal outcomes (work ids by group)
+// down from their submissions' pending counts, and returns the submissions
+// that are now finished and have no files: the round deletes those at
+// once, instead of recording outcomes the cleanup loop would read back
+// only to delete them. A submission with files waits for the cleanup loop,
+// which makes the outcomes durable before it removes the files.
+func (s *Store) settlePending(t wtx, terminal map[int64][]int64) (map[int64]bool, error) {
+	gone := map[int64]bool{}
 	for _, gid := range slices.Sorted(maps.Keys(terminal)) {
 		ids := terminal[gid]
 		slices.Sort(ids)
-		if _, err := t.exec(sqlPendingDone, ids); err != nil {
-			return fmt.Errorf("updating pending counts: %w", err)
+		var rows []struct {
+			ID       int64 `db:"id"`
+			Pending  int   `db:"pending"`
+			HasFiles bool  `db:"has_files"`
 		}
+		if err := t.sel(&rows, sqlPendingSettle, ids); err != nil {
+			return nil, fmt.Errorf("updating pending counts: %w", err)
+		}
+		for _, r := range rows {
+			if r.Pending <= 0 && !r.HasFiles {
+				gone[r.ID] = true
+			}
+		}
+	}
+	return gone, nil
+}
+
+// deleteGone deletes the submissions settlePending found finished.
+func (s *Store) deleteGone(t wtx, gone map[int64]bool) error {
+	if len(gone) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(gone))
+	if _, err := t.exec(sqlDeleteDist, ids); err != nil {
+		return fmt.Errorf("deleting finished work: %w", err)
+	}
+	if _, err := t.exec(sqlDeleteWork, ids); err != nil {
+		return fmt.Errorf("deleting finished work: %w", err)
+	}
+	if t.r != nil {
+		t.r.cleaned += len(ids)
 	}
 	return nil
 }
@@ -379,6 +441,7 @@ func (s *Store) ReleaseOwners(ctx context.Context, prefix string) (int64, error)
 	}
 	n, _ := res.RowsAffected()
 	if n > 0 {
+		s.markBacklog()
 		s.signal()
 	}
 	return n, nil
@@ -394,6 +457,7 @@ func (s *Store) ReleaseStale(ctx context.Context, olderThan time.Duration) (int6
 	}
 	n, _ := res.RowsAffected()
 	if n > 0 {
+		s.markBacklog()
 		s.signal()
 	}
 	return n, nil

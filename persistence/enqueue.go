@@ -216,7 +216,7 @@ func (s *Store) writePlan(t wtx, works []*collector.QueuedWork, p plan) error {
 	var rows []workRow
 	for i, v := range p.verdicts {
 		if v.store {
-			rows = append(rows, workRow{w: works[i], v: v, typeID: s.cachedID(s.types, works[i].Type)})
+			rows = append(rows, workRow{w: works[i], v: v, typeID: s.cachedID(s.types, works[i].Type), now: now})
 		}
 	}
 	if len(rows) > 0 {
@@ -250,6 +250,7 @@ type workRow struct {
 	v      verdict
 	typeID int64
 	id     int64
+	now    int64 // insert date
 }
 
 const sqlInsertWork = "INSERT INTO incoming_workload (uuid, type_id, mode, work, has_files, pending, insert_date) VALUES (?,?,?,?,?,?,?)"
@@ -308,9 +309,13 @@ func (s *Store) insertWorks(t wtx, rows []workRow, now int64) error {
 }
 
 // sqlInsertDists inserts the delivery states given as one JSON array of
-// [group id, work id, skipped] (SQLite).
-const sqlInsertDists = `INSERT INTO work_distribution (group_id, work_id, status, skipped, next_attempt, updated_at)
-	SELECT value ->> 0, value ->> 1, CASE WHEN value ->> 2 THEN 'COMPLETED' ELSE 'READY' END, value ->> 2, ?, ?
+// [group id, work id, skipped, owner] (SQLite); owner is null, or the
+// worker the item is handed over to, LOCKED for it (direct.go). Args:
+// now (lock time), now, now, the array.
+const sqlInsertDists = `INSERT INTO work_distribution (group_id, work_id, status, skipped, lock_uuid, lock_time, next_attempt, updated_at)
+	SELECT value ->> 0, value ->> 1,
+		CASE WHEN value ->> 2 THEN 'COMPLETED' WHEN value ->> 3 IS NOT NULL THEN 'LOCKED' ELSE 'READY' END,
+		value ->> 2, value ->> 3, CASE WHEN value ->> 3 IS NOT NULL THEN ? END, ?, ?
 	FROM json_each(?)`
 
 // insertDistribution inserts one delivery state per (submission, group):
@@ -319,14 +324,15 @@ func (s *Store) insertDistribution(t wtx, rows []workRow, now int64) error {
 	type dist struct {
 		gid, wid int64
 		skipped  bool
+		row      int // index in rows
 	}
 	var dists []dist
-	for _, r := range rows {
+	for i, r := range rows {
 		for _, g := range r.v.deliver {
-			dists = append(dists, dist{s.cachedID(s.groups, g), r.id, false})
+			dists = append(dists, dist{s.cachedID(s.groups, g), r.id, false, i})
 		}
 		for _, g := range r.v.skipped {
-			dists = append(dists, dist{s.cachedID(s.groups, g), r.id, true})
+			dists = append(dists, dist{s.cachedID(s.groups, g), r.id, true, i})
 		}
 	}
 	status := func(d dist) string {
@@ -336,8 +342,8 @@ func (s *Store) insertDistribution(t wtx, rows []workRow, now int64) error {
 		return StatusReady
 	}
 	if !s.d.multiRow {
-		// One statement for every row: [group, work, skipped] triples.
-		b := make([]byte, 0, 2+len(dists)*24)
+		// One statement for every row: [group, work, skipped, owner].
+		b := make([]byte, 0, 2+len(dists)*32)
 		b = append(b, '[')
 		for i, d := range dists {
 			if i > 0 {
@@ -349,10 +355,16 @@ func (s *Store) insertDistribution(t wtx, rows []workRow, now int64) error {
 			b = strconv.AppendInt(b, d.wid, 10)
 			b = append(b, ',')
 			b = strconv.AppendBool(b, d.skipped)
+			b = append(b, ',')
+			if l := t.handTo(d.gid, d.skipped, rows[d.row]); l != nil {
+				b = append(b, l.jowner...)
+			} else {
+				b = append(b, "null"...)
+			}
 			b = append(b, ']')
 		}
 		b = append(b, ']')
-		if _, err := t.exec(sqlInsertDists, now, now, string(b)); err != nil {
+		if _, err := t.exec(sqlInsertDists, now, now, now, string(b)); err != nil {
 			return fmt.Errorf("inserting work distribution: %w", err)
 		}
 		return nil
@@ -374,6 +386,23 @@ func (s *Store) insertDistribution(t wtx, rows []workRow, now int64) error {
 		}
 	}
 	return nil
+}
+
+// handTo reserves a lane of group gid for the submission of r (not when
+// coverage skipped it) and notes the item to hand over once the round
+// commits; nil when it is stored READY (see direct.go).
+func (t wtx) handTo(gid int64, skipped bool, r workRow) *Lane {
+	if skipped || t.r == nil {
+		return nil
+	}
+	l := t.s.reserve(gid)
+	if l != nil {
+		t.r.hand = append(t.r.hand, handed{lane: l, item: Item{
+			WorkID: r.id, UUID: r.w.UUID, Mode: r.w.Mode, Payload: r.w.Payload,
+			InsertDate: r.now, Sub: r.w.Sub,
+		}})
+	}
+	return l
 }
 
 // Multi-row inserts hold at most insertMaxRows rows and, past the first

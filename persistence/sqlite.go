@@ -150,7 +150,7 @@ func (s *Store) writerStatements() []string {
 	out := []string{
 		sqlQueuedUUIDs, sqlKnownKeys, s.sqlCounters(), sqlSetCounter, sqlInsertWork, sqlInsertDists, s.d.upsertKey,
 		s.claimSQL(), sqlClaimLock, sqlClaimRead,
-		sqlHolders, sqlPendingDone,
+		sqlHolders, sqlPendingSettle,
 		sqlDeleteDist, sqlDeleteWork,
 	}
 	for _, q := range outcomeSQL {

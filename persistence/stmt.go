@@ -159,6 +159,8 @@ type wtx struct {
 	tx  *sqlx.Tx
 	s   *Store
 	ctx context.Context
+	// r is the writer's round the transaction writes; nil outside rounds.
+	r *round
 }
 
 func (t wtx) stmt(q string) *sqlx.Stmt {

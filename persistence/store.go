@@ -53,6 +53,10 @@ type Config struct {
 	Logger   *slog.Logger
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// Cleaned, if set, is told how many submissions the store deleted as
+	// their last outcome was recorded (no files, every group done): the
+	// runtime's cleanup loop never sees those.
+	Cleaned func(n int)
 }
 
 // Store is the durable queue and key store.
@@ -78,6 +82,9 @@ type Store struct {
 	wstmts *stmtCache
 	rstmts *stmtCache
 
+	direct    directSet // lanes of workers taking work handed over (direct.go)
+	onCleaned func(n int)
+
 	mu      sync.Mutex
 	changed chan struct{}
 	groups  map[string]int64
@@ -99,12 +106,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.MaxBatch = 1024
 	}
 	s := &Store{
-		log:     cfg.Logger,
-		now:     cfg.Now,
-		changed: make(chan struct{}),
-		groups:  map[string]int64{},
-		types:   map[string]int64{},
-		sources: map[string]int64{},
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		onCleaned: cfg.Cleaned,
+		changed:   make(chan struct{}),
+		groups:    map[string]int64{},
+		types:     map[string]int64{},
+		sources:   map[string]int64{},
 	}
 	var err error
 	switch cfg.Driver {
