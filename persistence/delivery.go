@@ -113,6 +113,7 @@ func (s *Store) applyClaim(t wtx, op *claimOp) error {
 		s.setBacklog(op.gid, false) // no more due READY work: hand new work over
 	}
 	if len(ids) == 0 {
+		s.recentFor(op.gid, nil, true)
 		return nil
 	}
 	if _, err := t.exec(sqlClaimLock, op.owner, now, now, op.gid, ids); err != nil {
@@ -121,6 +122,7 @@ func (s *Store) applyClaim(t wtx, op *claimOp) error {
 	if err := t.sel(&op.items, sqlClaimRead, op.gid, ids); err != nil {
 		return fmt.Errorf("reading claimed work: %w", err)
 	}
+	s.recentFor(op.gid, op.items, len(ids) < op.limit)
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"sync"
 	"sync/atomic"
+
+	"github.com/ace-collector/ace-collector/collector"
 )
 
 // Direct hand-over. While a group has no due READY work waiting in the
@@ -49,7 +51,16 @@ type directGroup struct {
 	lanes   []*Lane
 	next    int         // round robin over lanes (writer goroutine)
 	backlog atomic.Bool // due READY work may wait: new work queues behind it
+	// recent keeps the decoded submissions of work stored READY for the
+	// group while its lanes were full, up to recentMax, so that a claim
+	// of it hands the submission over too (writer goroutine only).
+	recent map[int64]*collector.Submission
 }
+
+// recentMax bounds directGroup.recent: the oldest READY work, which claims
+// take first, is kept (later work is decoded when claimed), so a backlog
+// of any size costs at most this many submissions of memory per group.
+const recentMax = 4096
 
 // directSet is the store's lanes by group id.
 type directSet struct {
@@ -57,9 +68,11 @@ type directSet struct {
 	groups map[int64]*directGroup
 }
 
-// handed is one item reserved on a lane by the round being written.
+// handed is one item reserved on a lane by the round being written; or,
+// with no lane, one stored READY whose submission is kept for its claim.
 type handed struct {
 	lane *Lane
+	gid  int64
 	item Item
 }
 
@@ -193,9 +206,15 @@ func (s *Store) reserve(gid int64) *Lane {
 	return nil
 }
 
-// handOver sends a committed round's reserved items to their lanes.
-func handOver(hs []handed) {
+// handOver sends a committed round's reserved items to their lanes, and
+// keeps the submissions of its READY work for their claims. (Only after
+// the commit: a rolled-back insert's id is used again.)
+func (s *Store) handOver(hs []handed) {
 	for _, h := range hs {
+		if h.lane == nil {
+			s.keepRecent(h.gid, h.item)
+			continue
+		}
 		h.lane.pending--
 		h.lane.ch <- h.item // never blocks: the slot was reserved
 	}
@@ -204,6 +223,40 @@ func handOver(hs []handed) {
 // unreserve gives back the slots of a round that did not commit.
 func unreserve(hs []handed) {
 	for _, h := range hs {
-		h.lane.pending--
+		if h.lane != nil {
+			h.lane.pending--
+		}
+	}
+}
+
+func (s *Store) keepRecent(gid int64, it Item) {
+	g := s.direct.groups[gid]
+	if g == nil || it.Sub == nil {
+		return
+	}
+	if g.recent == nil {
+		g.recent = map[int64]*collector.Submission{}
+	}
+	if len(g.recent) < recentMax {
+		g.recent[it.WorkID] = it.Sub
+	}
+}
+
+// recentFor gives claimed items of group gid the submissions kept for
+// them; with empty, the claim found no more due READY work and what is
+// kept is stale (work failed or deleted without a claim): it is dropped.
+func (s *Store) recentFor(gid int64, items []Item, empty bool) {
+	g := s.direct.groups[gid]
+	if g == nil || len(g.recent) == 0 {
+		return
+	}
+	for i := range items {
+		if sub, ok := g.recent[items[i].WorkID]; ok {
+			items[i].Sub = sub
+			delete(g.recent, items[i].WorkID)
+		}
+	}
+	if empty {
+		clear(g.recent)
 	}
 }

@@ -396,8 +396,8 @@ func (t wtx) handTo(gid int64, skipped bool, r workRow) *Lane {
 		return nil
 	}
 	l := t.s.reserve(gid)
-	if l != nil {
-		t.r.hand = append(t.r.hand, handed{lane: l, item: Item{
+	if l != nil || (r.w.Sub != nil && t.s.direct.groups[gid] != nil) {
+		t.r.hand = append(t.r.hand, handed{lane: l, gid: gid, item: Item{
 			WorkID: r.id, UUID: r.w.UUID, Mode: r.w.Mode, Payload: r.w.Payload,
 			InsertDate: r.now, Sub: r.w.Sub,
 		}})

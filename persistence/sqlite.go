@@ -10,7 +10,7 @@ import (
 	"syscall"
 
 	"github.com/jmoiron/sqlx"
-	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+	"modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
 )
 
 var sqliteDialect = dialect{
@@ -24,6 +24,16 @@ var sqliteDialect = dialect{
 			value = CASE WHEN excluded.permanent = 1 OR excluded.value IS NOT NULL THEN excluded.value ELSE persistence.value END`,
 	retryable: noRetry,
 	writers:   1,
+	// A retried enqueue is rare; looking for every round's uuids first
+	// cost a query per round.
+	optimisticEnqueue: true,
+	duplicateKey:      sqliteDuplicateKey,
+}
+
+// sqliteDuplicateKey: SQLITE_CONSTRAINT_UNIQUE or _PRIMARYKEY.
+func sqliteDuplicateKey(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code() == 2067 || se.Code() == 1555)
 }
 
 // ErrLocked means another process already has the embedded store open.

@@ -304,7 +304,7 @@ func (s *Store) writeRound(r *round) error {
 		r.hand = nil
 		return r.describe(err)
 	}
-	handOver(r.hand)
+	s.handOver(r.hand)
 	r.hand = nil
 	if r.cleaned > 0 {
 		if s.onCleaned != nil {
