@@ -27,6 +27,7 @@ func (s *Store) RetryErrors(ctx context.Context, group string) (int64, error) {
 		q += " AND group_id = ?"
 		args = append(args, gid)
 	}
+	s.markBacklog() // first: no new work may pass what this puts back
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		total = 0
 		var rows []struct {
@@ -56,7 +57,6 @@ func (s *Store) RetryErrors(ctx context.Context, group string) (int64, error) {
 		return 0, fmt.Errorf("persistence: retrying failed work: %w", err)
 	}
 	if total > 0 {
-		s.markBacklog()
 		s.signal()
 	}
 	return total, nil

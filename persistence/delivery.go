@@ -435,6 +435,7 @@ func (s *Store) Touch(ctx context.Context, owner string) error {
 // (this instance's claims after a crash). Other instances' claims are left
 // alone.
 func (s *Store) ReleaseOwners(ctx context.Context, prefix string) (int64, error) {
+	s.markBacklog() // first: no new work may pass what this puts back
 	// SUBSTR counts characters, in SQLite and in MySQL.
 	res, err := s.exec(ctx, `UPDATE work_distribution SET status = 'READY', lock_uuid = NULL, lock_time = NULL
 		WHERE status = 'LOCKED' AND SUBSTR(lock_uuid, 1, ?) = ?`, utf8.RuneCountInString(prefix), prefix)
@@ -443,7 +444,6 @@ func (s *Store) ReleaseOwners(ctx context.Context, prefix string) (int64, error)
 	}
 	n, _ := res.RowsAffected()
 	if n > 0 {
-		s.markBacklog()
 		s.signal()
 	}
 	return n, nil
@@ -452,6 +452,7 @@ func (s *Store) ReleaseOwners(ctx context.Context, prefix string) (int64, error)
 // ReleaseStale returns to READY claims not refreshed for olderThan.
 func (s *Store) ReleaseStale(ctx context.Context, olderThan time.Duration) (int64, error) {
 	cutoff := s.now().Add(-olderThan).UnixMilli()
+	s.markBacklog() // first: no new work may pass what this puts back
 	res, err := s.exec(ctx, `UPDATE work_distribution SET status = 'READY', lock_uuid = NULL, lock_time = NULL
 		WHERE status = 'LOCKED' AND lock_time < ?`, cutoff)
 	if err != nil {
@@ -459,7 +460,6 @@ func (s *Store) ReleaseStale(ctx context.Context, olderThan time.Duration) (int6
 	}
 	n, _ := res.RowsAffected()
 	if n > 0 {
-		s.markBacklog()
 		s.signal()
 	}
 	return n, nil

@@ -148,6 +148,9 @@ func (l *Lane) Resume() {
 // Close unregisters the lane and returns what was still on it: those
 // items are LOCKED by the lane's owner, and the worker releases them.
 func (l *Lane) Close() []Item {
+	if l == nil {
+		return nil
+	}
 	d := &l.s.direct
 	d.mu.Lock() // waits for a round reserving on the lane to finish
 	if g := d.groups[l.gid]; g != nil {
