@@ -100,11 +100,13 @@ func (g *group) lane(ctx context.Context, owner string) *persistence.Lane {
 	return l
 }
 
-// recorder records one worker's outcomes in the background: the worker
-// hands over each set of results and goes on delivering, and the recorder
-// merges the sets waiting into one Finish. The worker waits only while
-// maxUnrecorded sets are queued, which bounds what a crash re-delivers
-// (that many sets, plus the ones being recorded).
+// recorder records one worker's outcomes in the background, one set at a
+// time: the worker hands a set over and goes on delivering, and waits only
+// when its next set is ready before the last one is recorded. (Letting
+// sets queue up and merging them was measured too: no gain on the
+// embedded store, whose writer merges outcomes into its rounds anyway,
+// and a fifth less end to end on MySQL, where each Finish is a commit
+// competing with enqueues.)
 type recorder struct {
 	g     *group
 	ctx   context.Context
@@ -113,17 +115,13 @@ type recorder struct {
 	done  chan struct{}
 }
 
-// maxUnrecorded is how many sets of outcomes a worker may hand over before
-// it waits for the store.
-const maxUnrecorded = 4
-
 type outcomeSet struct {
 	items   []persistence.Item
 	results []persistence.Result
 }
 
 func newRecorder(g *group, ctx context.Context, owner string) *recorder {
-	r := &recorder{g: g, ctx: ctx, owner: owner, sets: make(chan outcomeSet, maxUnrecorded), done: make(chan struct{})}
+	r := &recorder{g: g, ctx: ctx, owner: owner, sets: make(chan outcomeSet), done: make(chan struct{})}
 	go r.loop()
 	return r
 }
@@ -143,31 +141,8 @@ func (r *recorder) close() {
 func (r *recorder) loop() {
 	defer close(r.done)
 	for set := range r.sets {
-		set = r.merge(set)
 		if r.g.finish(r.ctx, r.owner, set.results) {
 			r.g.emitOutcomes(set.items, set.results)
-		}
-	}
-}
-
-// merge adds the sets already waiting to set, into new slices (a set's
-// items may share an array with the worker's batch).
-func (r *recorder) merge(set outcomeSet) outcomeSet {
-	var out outcomeSet
-	for merged := false; ; merged = true {
-		select {
-		case next, ok := <-r.sets:
-			if !ok {
-				return set // closed: the loop ends after recording set
-			}
-			if !merged {
-				out = outcomeSet{items: slices.Clone(set.items), results: slices.Clone(set.results)}
-			}
-			out.items = append(out.items, next.items...)
-			out.results = append(out.results, next.results...)
-			set = out
-		default:
-			return set
 		}
 	}
 }

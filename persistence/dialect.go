@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -44,8 +45,10 @@ type dialect struct {
 	// duplicateKey reports an insert refused by a unique key.
 	duplicateKey func(error) bool
 	// writers is how many transactions the writer runs at once.
-	writers   int
-	retryable func(error) bool
+	writers int
+	// roundEvery: see writer.go.
+	roundEvery time.Duration
+	retryable  func(error) bool
 	// migrateLock, when set, serialises migrations between processes
 	// sharing the database; it returns the release function.
 	migrateLock func(ctx context.Context, db *sqlx.DB, dbName string) (func(), error)

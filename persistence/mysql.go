@@ -38,6 +38,7 @@ var mysqlDialect = dialect{
 	optimisticEnqueue: true,
 	duplicateKey:      mysqlDuplicateKey,
 	writers:           4,
+	roundEvery:        mysqlRoundEvery,
 	retryable:         mysqlRetryable,
 	migrateLock:       mysqlMigrateLock,
 }

@@ -22,8 +22,9 @@ var sqliteDialect = dialect{
 			last_update = excluded.last_update,
 			permanent = excluded.permanent,
 			value = CASE WHEN excluded.permanent = 1 OR excluded.value IS NOT NULL THEN excluded.value ELSE persistence.value END`,
-	retryable: noRetry,
-	writers:   1,
+	retryable:  noRetry,
+	writers:    1,
+	roundEvery: sqliteRoundEvery,
 	// A retried enqueue is rare; looking for every round's uuids first
 	// cost a query per round.
 	optimisticEnqueue: true,

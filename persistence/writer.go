@@ -15,7 +15,7 @@ import (
 // handed to it; it takes every write waiting at that moment and runs them
 // in one transaction (a round), so a busy pipeline costs one commit per
 // round, not four serialized write transactions per submission. While
-// writes keep coming, a round starts at most every roundEvery, gathering
+// writes keep coming, a round starts at most every dialect.roundEvery, gathering
 // what arrives meanwhile; an idle writer runs a write at once. When the
 // merged transaction fails, each write runs again alone, so one bad
 // submission fails alone. Enqueues are acknowledged once their commit is
@@ -31,12 +31,16 @@ type writer struct {
 	closed bool
 }
 
-// roundEvery is the least time between the starts of two rounds while
-// writes keep coming. Measured with the bench on 2 cores (README
-// "Benchmark"): 1 ms makes rounds about 2.5 times larger than none, for
-// about 10 % more throughput, and leaves the p99 at 1,000 submissions/s
-// unchanged; 2 ms and 3 ms gained nothing more.
-const roundEvery = 3 * time.Millisecond
+// The least time between the starts of two rounds while writes keep
+// coming (dialect.roundEvery). Measured with the bench on 2 cores (README
+// "Benchmark"): on SQLite, where a round's cost is mostly per page written,
+// 3 ms makes rounds larger and saves CPU per submission; on MySQL, whose
+// writers wait on the server's commits side by side, 1 ms does better (3 ms
+// lowered the enqueue rate by a third).
+const (
+	sqliteRoundEvery = 3 * time.Millisecond
+	mysqlRoundEvery  = time.Millisecond
+)
 
 // writeOp is one caller's write waiting for the writer.
 type writeOp interface {
@@ -113,17 +117,17 @@ func (w *writer) loop() {
 			batch = append(batch[:0], op)
 		}
 		// Under load (the last round started less than roundEvery ago),
-		// gather what arrives until roundEvery has passed: fewer, larger
+		// gather what arrives until it has passed: fewer, larger
 		// rounds, each with one commit. A claim ends the gathering: a
 		// worker waits for it with nothing else to do.
-		if wait := roundEvery - time.Since(last); wait > 0 && !urgent(batch[0]) {
+		if wait := w.s.d.roundEvery - time.Since(last); wait > 0 && !w.urgent(batch[0]) {
 			t := time.NewTimer(wait)
 		gather:
 			for len(batch) < w.max {
 				select {
 				case op := <-w.ops:
 					batch = append(batch, op)
-					if urgent(op) {
+					if w.urgent(op) {
 						break gather
 					}
 				case <-t.C:
@@ -158,10 +162,11 @@ func (w *writer) loop() {
 }
 
 // urgent reports whether op's caller waits for it with nothing else to do
-// (a claim), so that the round should not wait for more writes.
-func urgent(op writeOp) bool {
+// (a claim), so that the round should not wait for more writes. Only on
+// the embedded store's single writer: MySQL's writers run side by side.
+func (w *writer) urgent(op writeOp) bool {
 	_, ok := op.(*claimOp)
-	return ok
+	return ok && w.s.d.writers == 1
 }
 
 func (w *writer) stop() {
