@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -17,11 +18,13 @@ import (
 
 	"github.com/ace-collector/ace-collector/api"
 	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/collector/collectortest"
+	"github.com/ace-collector/ace-collector/daemon"
 )
 
 // Run with a large backlog by hand, e.g.
 //
-//	go test -run TestBacklogQueuedWhileNodeDownThenDrains -backlog.n=1000000 -v -timeout 60m ./groups
+//	go test -v -timeout 60m -run TestBacklogQueuedWhileNodeDownThenDrains ./groups -args -backlog.n=1000000 -backlog.maxrss=150
 var (
 	backlogN       = flag.Int("backlog.n", 20000, "submissions queued while the node is down")
 	backlogMaxRSS  = flag.Int64("backlog.maxrss", 300, "allowed VmHWM growth in MiB over the whole test (does not scale with n)")
@@ -96,9 +99,19 @@ func TestBacklogQueuedWhileNodeDownThenDrains(t *testing.T) {
 	n := *backlogN
 	port := reservePort(t) // connections are refused until the node starts
 
-	p := startPipeline(t, nodeSection("a", "http://"+port.addr)+
+	// Warnings only: the pipeline's debug lines (five per submission),
+	// kept in memory for the failure report, would be what the memory
+	// figure measures.
+	logs := &collectortest.SyncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pipeline warnings:\n%s", logs)
+		}
+	})
+	p := startPipelineWith(t, t.TempDir(), nodeSection("a", "http://"+port.addr)+
 		"[collection_group_g]\nfull_delivery = yes\nretry_max = 0\nbatch_size = 256\nthread_count = 8\n"+
-		"backoff_min = 100ms\nbackoff_max = "+backlogBackoff.String()+"\n")
+		"backoff_min = 100ms\nbackoff_max = "+backlogBackoff.String()+"\n",
+		daemon.Options{Log: daemon.NewLogger(logs, slog.LevelWarn, false)})
 	timeout := max(2*time.Minute, time.Duration(n)*time.Millisecond)
 	if *backlogTimeout > 0 {
 		timeout = *backlogTimeout
