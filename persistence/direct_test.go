@@ -326,18 +326,12 @@ func TestDirectOutcomeBacklog(t *testing.T) {
 			if err := s.Finish(context.Background(), "g", "o", []Result{res}); err != nil {
 				t.Fatal(err)
 			}
-			mustEnqueue(t, s, work(2, target("g", 100)))
 			if !tc.putBack {
+				mustEnqueue(t, s, work(2, target("g", 100)))
 				wantStatus(t, s, 2, "g", StatusLocked, "o")
 				return
 			}
-			nothingOn(t, lane)
-			wantStatus(t, s, 2, "g", StatusReady, "")
-			if got := shortClaim(t, s, "g"); !slices.Equal(got, ids(1, 2)) {
-				t.Fatalf("claimed %v", got)
-			}
-			mustEnqueue(t, s, work(3, target("g", 100)))
-			wantStatus(t, s, 3, "g", StatusLocked, "o")
+			wantQueuedBehind(t, s, lane, "g", "o")
 		})
 	}
 }
@@ -354,13 +348,22 @@ func TestDirectReleaseOwners(t *testing.T) {
 	}
 	wantStatus(t, s, 1, "g", StatusReady, "")
 	wantStatus(t, s, 1, "h", StatusLocked, "other/h/0")
-	mustEnqueue(t, s, work(2, target("g", 100)))
-	wantStatus(t, s, 2, "g", StatusReady, "") // behind the released item
-	if got := shortClaim(t, s, "g"); !slices.Equal(got, ids(1, 2)) {
+	wantQueuedBehind(t, s, lg, "g", "inst/g/0")
+}
+
+// wantQueuedBehind checks that work 2, enqueued now, waits READY behind
+// work 1 (put back to READY) until a short claim takes both in order, and
+// that work 3 is then handed over to owner again.
+func wantQueuedBehind(t *testing.T, s *Store, lane *Lane, group, owner string) {
+	t.Helper()
+	mustEnqueue(t, s, work(2, target(group, 100)))
+	nothingOn(t, lane)
+	wantStatus(t, s, 2, group, StatusReady, "")
+	if got := shortClaim(t, s, group); !slices.Equal(got, ids(1, 2)) {
 		t.Fatalf("claimed %v", got)
 	}
-	mustEnqueue(t, s, work(3, target("g", 100)))
-	wantStatus(t, s, 3, "g", StatusLocked, "inst/g/0")
+	mustEnqueue(t, s, work(3, target(group, 100)))
+	wantStatus(t, s, 3, group, StatusLocked, owner)
 }
 
 func TestDirectSkipsCoverage(t *testing.T) {
