@@ -26,6 +26,8 @@ import (
 // transient). The submission's UUID must travel with it, so a receiver can
 // drop the duplicates at-least-once delivery allows.
 type Delivery interface {
+	// Deliver must not modify sub: a submission handed over at enqueue
+	// is one value shared by every group it goes to (copy it to change it).
 	Deliver(ctx context.Context, to Node, sub *collector.Submission) error
 	// Close releases connections; it is called once, after the last Deliver.
 	Close() error

@@ -149,6 +149,27 @@ func TestTwoGroupsFilesStayUntilBothDone(t *testing.T) {
 	p.waitUntil(ctx, "cleanup", func() bool { return p.backlog() == 0 && p.incomingDirs() == 0 })
 }
 
+// A submission handed to the workers of two groups at enqueue is one value
+// shared by both: a group's company_id goes into what that group sends,
+// never into what the other one sends.
+func TestGroupCompanyIDStaysInItsGroup(t *testing.T) {
+	n1, n2 := newNode(t), newNode(t)
+	p := startPipeline(t, nodeSection("one", n1.location())+nodeSection("two", n2.location())+
+		"[collection_group_g1]\ntarget_nodes = one\ncompany_id = 7\n[collection_group_g2]\ntarget_nodes = two\n")
+	p.submit(20, nil)
+	ctx := testCtx(t)
+	for _, tc := range []struct {
+		node *node
+		want int
+	}{{n1, 7}, {n2, 0}} {
+		for _, r := range tc.node.waitFor(ctx, 20) {
+			if r.CompanyID != tc.want {
+				t.Fatalf("%s received company_id %d, want %d", r.SubmissionUUID, r.CompanyID, tc.want)
+			}
+		}
+	}
+}
+
 func TestTargetNodesLocalAndTranslation(t *testing.T) {
 	a, b, c := newNode(t), newNode(t), newNode(t)
 	conf := "[global]\nnode = nodeb\n" +

@@ -110,7 +110,9 @@ type Delivery struct {
 // transient, another 4xx is a rejection.
 func (d *Delivery) Deliver(ctx context.Context, to groups.Node, sub *collector.Submission) error {
 	if d.companyID != 0 {
-		sub.CompanyID = d.companyID
+		c := *sub // shared with the submission's other groups
+		c.CompanyID = d.companyID
+		sub = &c
 	}
 	out, err := d.client.Submit(ctx, to.Location, sub)
 	if err != nil {
