@@ -20,6 +20,7 @@ import (
 	"github.com/go-ini/ini"
 
 	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/collector/collectortest"
 	_ "github.com/ace-collector/ace-collector/collectors/filedrop"
 	_ "github.com/ace-collector/ace-collector/collectors/smtp"
 	"github.com/ace-collector/ace-collector/persistence"
@@ -49,27 +50,6 @@ type rig struct {
 	rt       *collector.Runtime
 	stats    *collector.Stats
 	incoming string // the runtime's incoming directory
-}
-
-// mountTmpfs mounts a tmpfs of size (mount's syntax, e.g. "4m") on a
-// fresh directory for the test. It needs root: elsewhere the test is
-// skipped, but under CI=true (where we run as root) a failed mount fails
-// the test, so that a disk-full test never passes by not running.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", mnt).CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("cannot mount a %s tmpfs (CI=true runs as root and needs it): %v %s", size, err, out)
-		}
-		t.Skipf("cannot mount a small tmpfs here (needs root): %v %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", mnt, err, out)
-		}
-	})
-	return mnt
 }
 
 func newRig(t *testing.T, dir string) *rig {
@@ -216,7 +196,7 @@ func TestSubmitNamesDiskFull(t *testing.T) {
 // refused with the full-disk error once it is full, nothing is lost, and
 // they are accepted again once it grows.
 func TestSubmitOnRealFullFilesystem(t *testing.T) {
-	mnt := mountTmpfs(t, "2m")
+	mnt := collectortest.MountTmpfs(t, "2m")
 	r := newRig(t, mnt)
 	sink := r.rt.Sink("src", "test", nil)
 	srcDir := t.TempDir() // on another filesystem: staging copies
@@ -458,7 +438,7 @@ func TestSmallDiskRecoversAfterFull(t *testing.T) {
 }
 
 func testSmallDiskRecovers(t *testing.T, withFiles bool) {
-	mnt := mountTmpfs(t, "4m")
+	mnt := collectortest.MountTmpfs(t, "4m")
 	srcDir := t.TempDir() // another filesystem: staging copies
 	r := newRig(t, mnt)
 	ctx := context.Background()

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/ace-collector/ace-collector/collector"
+	"github.com/ace-collector/ace-collector/collector/collectortest"
 )
 
 func TestReserveSizing(t *testing.T) {
@@ -30,26 +30,6 @@ func TestReserveSizing(t *testing.T) {
 			t.Errorf("walPagesFor(%d) = %d, want %d", tc.reserve, got, tc.walPages)
 		}
 	}
-}
-
-// mountTmpfs mounts a tmpfs of size ("4m") for the test. Without root the
-// test is skipped, but under CI=true (which runs as root) it fails: a
-// disk-full test must not pass by not running.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", mnt).CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("cannot mount a %s tmpfs (CI=true runs as root and needs it): %v %s", size, err, out)
-		}
-		t.Skipf("cannot mount a small tmpfs here (needs root): %v %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", mnt, err, out)
-		}
-	})
-	return mnt
 }
 
 func volumeFree(t *testing.T, dir string) int64 {
@@ -95,7 +75,7 @@ func checkReserve(t *testing.T, path string, want int64) {
 // refuses without taking space; delivery and cleanup then run, and the
 // reserve comes back.
 func TestReserveReleasedWhenFullAndRestoredByCleanup(t *testing.T) {
-	mnt := mountTmpfs(t, "4m")
+	mnt := collectortest.MountTmpfs(t, "4m")
 	path := filepath.Join(mnt, "q.db")
 	s := openAt(t, path)
 	ctx := context.Background()
@@ -187,7 +167,7 @@ func fileSize(path string) int64 {
 // A store that opens without room for its reserve starts full, and takes
 // submissions as soon as an operator frees space, without a restart.
 func TestStartsFullWithoutRoomForReserve(t *testing.T) {
-	mnt := mountTmpfs(t, "4m")
+	mnt := collectortest.MountTmpfs(t, "4m")
 	path := filepath.Join(mnt, "q.db")
 	filler := filepath.Join(mnt, "filler")
 	f, err := os.Create(filler)
