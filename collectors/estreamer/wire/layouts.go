@@ -153,10 +153,8 @@ func fileFields(block uint32) []Field {
 		Field{"sourcePort", KU16}, Field{"destinationPort", KU16}, Field{"protocol", KU8},
 		Field{"accessControlPolicyUuid", KUUID}, Field{"sourceCountry", KU16},
 		Field{"destinationCountry", KU16}, Field{"webApplicationId", KU32},
-		Field{"clientApplicationId", KU32}, Field{"securityContext", KRaw16},
-		Field{"sslCertificateFingerprint", KRaw20}, Field{"sslActualAction", KU16},
-		Field{"sslFlowStatus", KU16}, Field{"archiveSha", KString}, Field{"archiveName", KString},
-		Field{"archiveDepth", KU8}, Field{"httpResponse", KU32})
+		Field{"clientApplicationId", KU32})
+	f = append(f, tlsArchiveTail()...)
 	if block == 79 {
 		f = append(f, Field{"ingressVRF", KString}, Field{"egressVRF", KString})
 	}
@@ -164,7 +162,7 @@ func fileFields(block uint32) []Field {
 }
 
 func malwareFields() []Field {
-	return append(hdr(),
+	f := append(hdr(),
 		Field{"agentUuid", KUUID}, Field{"cloudUuid", KUUID}, Field{"malwareEventTimestamp", KU32},
 		Field{"eventTypeId", KU32}, Field{"eventSubtypeId", KU32}, Field{"detectorId", KU8},
 		Field{"detectionName", KString}, Field{"user", KString}, Field{"fileName", KString},
@@ -179,10 +177,18 @@ func malwareFields() []Field {
 		Field{"sourcePort", KU16}, Field{"destinationPort", KU16}, Field{"sourceCountry", KU16},
 		Field{"destinationCountry", KU16}, Field{"webApplicationId", KU32},
 		Field{"clientApplicationId", KU32}, Field{"action", KU8}, Field{"protocol", KU8},
-		Field{"threatScore", KU8}, Field{"iocNumber", KU16}, Field{"securityContext", KRaw16},
-		Field{"sslCertificateFingerprint", KRaw20}, Field{"sslActualAction", KU16},
-		Field{"sslFlowStatus", KU16}, Field{"archiveSha", KString}, Field{"archiveName", KString},
-		Field{"archiveDepth", KU8}, Field{"httpResponse", KU32})
+		Field{"threatScore", KU8}, Field{"iocNumber", KU16})
+	return append(f, tlsArchiveTail()...)
+}
+
+// tlsArchiveTail is the end file events (block 56/79) and malware events
+// (block 62) share: security context, TLS inspection, archive, HTTP status.
+func tlsArchiveTail() []Field {
+	return []Field{
+		{"securityContext", KRaw16}, {"sslCertificateFingerprint", KRaw20}, {"sslActualAction", KU16},
+		{"sslFlowStatus", KU16}, {"archiveSha", KString}, {"archiveName", KString},
+		{"archiveDepth", KU8}, {"httpResponse", KU32},
+	}
 }
 
 // Series-2 block 4 (intrusion extra data, record 110) and series-1 block
