@@ -42,14 +42,8 @@ func TestParseCEF(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseCEF(tt.in)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
+			if errorCase(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(got.Ext) == 0 {
 				got.Ext = nil
@@ -81,14 +75,8 @@ func TestParseLEEF(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseLEEF(tt.in)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
+			if errorCase(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got.SignatureID != tt.sig || !reflect.DeepEqual(got.Ext, tt.ext) {
 				t.Errorf("got sig %q ext %v, want %q %v", got.SignatureID, got.Ext, tt.sig, tt.ext)
@@ -152,4 +140,21 @@ func TestSeverityNumber(t *testing.T) {
 	if _, ok := SeverityNumber("bogus"); ok {
 		t.Error("bogus severity accepted")
 	}
+}
+
+// errorCase checks err against a table case's expected error text: it
+// reports true when the case expects an error (and err contains it), and
+// fails the test on an unexpected error.
+func errorCase(t *testing.T, err error, want string) bool {
+	t.Helper()
+	if want != "" {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want %q", err, want)
+		}
+		return true
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return false
 }

@@ -23,21 +23,7 @@ func FuzzCEF(f *testing.F) {
 			}
 			return
 		}
-		if ev.Format != "CEF" {
-			t.Fatalf("format %q", ev.Format)
-		}
-		for k := range ev.Ext {
-			if k == "" || strings.ContainsAny(k, " =") {
-				t.Fatalf("bad key %q", k)
-			}
-		}
-		var set collector.ObservableSet
-		Observables(ev, &set)
-		for _, o := range set.List() {
-			if o.Value == "" {
-				t.Fatal("empty observable")
-			}
-		}
+		checkEvent(t, ev, "CEF", " =", func(o collector.Observable) bool { return o.Value != "" })
 	})
 }
 
@@ -55,22 +41,29 @@ func FuzzLEEF(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if ev.Format != "LEEF" {
-			t.Fatalf("format %q", ev.Format)
-		}
-		for k := range ev.Ext {
-			if k == "" || strings.Contains(k, "=") {
-				t.Fatalf("bad key %q", k)
-			}
-		}
-		var set collector.ObservableSet
-		Observables(ev, &set)
-		for _, o := range set.List() {
-			if o.Value == "" || o.Value == "0.0.0.0" {
-				t.Fatalf("observable %+v", o)
-			}
-		}
+		checkEvent(t, ev, "LEEF", "=", func(o collector.Observable) bool { return o.Value != "" && o.Value != "0.0.0.0" })
 	})
+}
+
+// checkEvent checks what every parsed event must be: its format, no key
+// empty or holding one of badKey's characters, every observable ok.
+func checkEvent(t *testing.T, ev *Event, format, badKey string, ok func(collector.Observable) bool) {
+	t.Helper()
+	if ev.Format != format {
+		t.Fatalf("format %q", ev.Format)
+	}
+	for k := range ev.Ext {
+		if k == "" || strings.ContainsAny(k, badKey) {
+			t.Fatalf("bad key %q", k)
+		}
+	}
+	var set collector.ObservableSet
+	Observables(ev, &set)
+	for _, o := range set.List() {
+		if !ok(o) {
+			t.Fatalf("observable %+v", o)
+		}
+	}
 }
 
 // FuzzFind: locating a record in any message never panics, and a record
