@@ -47,6 +47,16 @@ func users(subs []*collector.Submission) []string {
 	return out
 }
 
+// runSQLHunter starts the manager of an SQL hunter over the rules in dir,
+// with a recording sink and state and a fake clock set to start.
+func runSQLHunter(t *testing.T, dir, db string, start time.Time) (*collectortest.Sink, *collectortest.State, *collector.Env, *fakeClock, *manager) {
+	t.Helper()
+	sink, st := collectortest.NewSink(), collectortest.NewState()
+	env := testEnv(t, sink, st)
+	clk := newClock(start)
+	return sink, st, env, clk, startManager(t, newSQLHunter(t, dir, db, ""), env, clk)
+}
+
 func startManager(t *testing.T, h *Hunter, env *collector.Env, clk *fakeClock) *manager {
 	t.Helper()
 	m := newManager(h, env, clk.Now)
@@ -63,11 +73,7 @@ func TestTimesRecordedOnlyAfterEverySubmit(t *testing.T) {
 	db := newEventDB(t, everySecond(t0.Add(-2*time.Minute), 240))
 	dir := t.TempDir()
 	writeRule(t, dir, "a", sqlRule("a", "full_coverage = yes\ntime_range = 00:01:00"))
-	h := newSQLHunter(t, dir, db, "")
-	sink, st := collectortest.NewSink(), collectortest.NewState()
-	env := testEnv(t, sink, st)
-	clk := newClock(t0)
-	m := startManager(t, h, env, clk)
+	sink, st, env, clk, m := runSQLHunter(t, dir, db, t0)
 
 	tick(t, m)
 	if n := len(sink.Submissions()); n != 60 {
@@ -120,10 +126,7 @@ func TestCronHuntWaitsForFirstTick(t *testing.T) {
 	db := newEventDB(t, everySecond(t0, 600))
 	dir := t.TempDir()
 	writeRule(t, dir, "c", strings.Replace(sqlRule("c", "max_result_count = 1000"), "frequency = 00:01:00", "frequency = */5 * * * *", 1))
-	h := newSQLHunter(t, dir, db, "")
-	sink, st := collectortest.NewSink(), collectortest.NewState()
-	clk := newClock(t0.Add(time.Minute))
-	m := startManager(t, h, testEnv(t, sink, st), clk)
+	sink, _, _, clk, m := runSQLHunter(t, dir, db, t0.Add(time.Minute))
 	tick(t, m)
 	if len(sink.Submissions()) != 0 {
 		t.Fatal("a never-run cron hunt ran before its first tick")
@@ -153,11 +156,7 @@ func TestSuppression(t *testing.T) {
 	dir := t.TempDir()
 	writeRule(t, dir, "s", sqlRule("s", "suppression = 00:10:00\ntime_range = 01:00:00"))
 	writeRule(t, dir, "quiet", strings.Replace(sqlRule("quiet", "suppression = 00:10:00"), "WHERE event_time", "WHERE 0 = 1 AND event_time", 1))
-	h := newSQLHunter(t, dir, db, "")
-	sink, st := collectortest.NewSink(), collectortest.NewState()
-	env := testEnv(t, sink, st)
-	clk := newClock(t0)
-	m := startManager(t, h, env, clk)
+	sink, st, env, clk, m := runSQLHunter(t, dir, db, t0)
 	tick(t, m)
 	if n := len(sink.Submissions()); n != 1 {
 		t.Fatalf("%d submissions", n)
