@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-ini/ini"
 
@@ -234,4 +236,51 @@ func (r *LogRecorder) CheckStartStop(t testing.TB, keys ...string) {
 		t.Errorf("want one collector started line, then one collector stopped line; got %d started (last at %d), %d stopped (last at %d)",
 			nStarted, started, nStopped, stopped)
 	}
+}
+
+// Queue is a minimal collector.Queue that records what was enqueued, so
+// that a kind's tests can run the real runtime Sink (staging files into
+// incoming_dir) without a store.
+type Queue struct {
+	mu    sync.Mutex
+	works []collector.QueuedWork
+}
+
+// Enqueue records w.
+func (q *Queue) Enqueue(_ context.Context, w collector.QueuedWork) (bool, []string, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.works = append(q.works, w)
+	return false, nil, nil
+}
+
+// Finished, Delete, Existing, ExpireKeys, State and Changed do nothing.
+func (q *Queue) Finished(context.Context, int) ([]collector.FinishedWork, error) { return nil, nil }
+func (q *Queue) Delete(context.Context, []int64) error                           { return nil }
+func (q *Queue) Existing(context.Context, []string) (map[string]bool, error)     { return nil, nil }
+func (q *Queue) ExpireKeys(context.Context, time.Duration, time.Duration) (int64, error) {
+	return 0, nil
+}
+func (q *Queue) State(string) collector.State { return NewState() }
+func (q *Queue) Changed() <-chan struct{}     { return nil }
+
+// Works returns what was enqueued so far.
+func (q *Queue) Works() []collector.QueuedWork {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.works)
+}
+
+// Submissions decodes what was enqueued so far.
+func (q *Queue) Submissions(t testing.TB) []collector.Submission {
+	t.Helper()
+	var out []collector.Submission
+	for _, w := range q.Works() {
+		var s collector.Submission
+		if err := json.Unmarshal(w.Payload, &s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -24,42 +23,6 @@ import (
 	"github.com/ace-collector/ace-collector/collector"
 	"github.com/ace-collector/ace-collector/collector/collectortest"
 )
-
-// memQueue is a minimal collector.Queue recording what was enqueued, so
-// the real runtime Sink (staging files into incoming_dir) can be used.
-type memQueue struct {
-	mu    sync.Mutex
-	works []collector.QueuedWork
-}
-
-func (q *memQueue) Enqueue(_ context.Context, w collector.QueuedWork) (bool, []string, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.works = append(q.works, w)
-	return false, nil, nil
-}
-func (q *memQueue) Finished(context.Context, int) ([]collector.FinishedWork, error) { return nil, nil }
-func (q *memQueue) Delete(context.Context, []int64) error                           { return nil }
-func (q *memQueue) Existing(context.Context, []string) (map[string]bool, error)     { return nil, nil }
-func (q *memQueue) ExpireKeys(context.Context, time.Duration, time.Duration) (int64, error) {
-	return 0, nil
-}
-func (q *memQueue) State(string) collector.State { return collectortest.NewState() }
-func (q *memQueue) Changed() <-chan struct{}     { return nil }
-
-func (q *memQueue) submissions(t testing.TB) []collector.Submission {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var out []collector.Submission
-	for _, w := range q.works {
-		var s collector.Submission
-		if err := json.Unmarshal(w.Payload, &s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	return out
-}
 
 // linkSink wraps the runtime's Sink and records, per submission, whether
 // the file staged in incoming_dir is the spool file itself (same inode:
@@ -86,12 +49,12 @@ func (l *linkSink) Submit(ctx context.Context, sub *collector.Submission) error 
 }
 
 // serveRuntime runs a collector whose Sink is the real runtime's (over a
-// memQueue), with spool_dir and incoming_dir on one file system.
-func serveRuntime(t testing.TB, keys string) (*Collector, *memQueue, *linkSink, string) {
+// collectortest.Queue), with spool_dir and incoming_dir on one file system.
+func serveRuntime(t testing.TB, keys string) (*Collector, *collectortest.Queue, *linkSink, string) {
 	t.Helper()
 	base := t.TempDir()
 	incoming := filepath.Join(base, "incoming")
-	q := &memQueue{}
+	q := &collectortest.Queue{}
 	rt, err := collector.NewRuntime(collector.RuntimeOptions{
 		Queue: q, IncomingDir: incoming, Groups: []collector.GroupTarget{{Name: "main", Coverage: 100}},
 		Global: collector.Global{Hostname: "rt-host"},
@@ -183,7 +146,7 @@ func TestMessageStreamsToTheAttachedFile(t *testing.T) {
 	if alloc > 8<<20 {
 		t.Errorf("allocated %d bytes for a %d byte message: the message is held in memory", alloc, size)
 	}
-	subs := q.submissions(t)
+	subs := q.Submissions(t)
 	if len(subs) != 1 || !hasObservable(subs[0], "sha256", sum()) || !hasObservable(subs[0], "url", "http://big-text.example/1") {
 		t.Fatalf("submissions %d, or the attachment hash or URL missing", len(subs))
 	}
@@ -242,7 +205,7 @@ func TestPeakRSS(t *testing.T) {
 	peak := vmHWM(t)
 	t.Logf("4 × %d MB concurrently in %v: peak RSS %d MiB (%d MiB when the clients started; GOMAXPROCS %d)",
 		mb, time.Since(start).Round(time.Millisecond), peak>>10, base>>10, runtime.GOMAXPROCS(0))
-	if n := len(q.submissions(t)); n != 4 {
+	if n := len(q.Submissions(t)); n != 4 {
 		t.Errorf("%d submissions", n)
 	}
 	if peak > 150<<10 {
