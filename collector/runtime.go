@@ -26,7 +26,8 @@ type QueuedWork struct {
 	Payload []byte
 	// Sub is Payload decoded: a copy of the submission that nothing
 	// modifies once queued, so a store may hand it to a delivery worker
-	// as it is instead of decoding Payload again. Optional.
+	// as it is instead of decoding Payload again. Set only for queues
+	// that say they use it (SubmissionUser).
 	Sub         *Submission
 	HasFiles    bool
 	Groups      []GroupTarget
@@ -59,6 +60,12 @@ type Queue interface {
 	ExpireKeys(ctx context.Context, createdAge, unmodifiedAge time.Duration) (int64, error)
 	State(source string) State
 	Changed() <-chan struct{}
+}
+
+// SubmissionUser is implemented by queues that may use QueuedWork.Sub;
+// for others the runtime does not copy the submission.
+type SubmissionUser interface {
+	UsesSubmissions() bool
 }
 
 // StoreIdentity is implemented by queues that can say which store they
@@ -132,6 +139,7 @@ type Runtime struct {
 	// staging: uuids between staging and the end of Submit; the sweep
 	// leaves their directories alone.
 	staging inflight
+	keepSub bool // the queue uses QueuedWork.Sub
 	metaMu  sync.Mutex
 	meta    StoreMeta // cached once read
 	// foreign: entries of incoming_dir already logged as not ours.
@@ -163,6 +171,9 @@ func NewRuntime(o RuntimeOptions) (*Runtime, error) {
 		o.OrphanAge = 15 * time.Minute
 	}
 	r := &Runtime{o: o, names: map[string]bool{}, foreign: map[string]bool{}}
+	if su, ok := o.Queue.(SubmissionUser); ok {
+		r.keepSub = su.UsesSubmissions()
+	}
 	for _, g := range o.Groups {
 		r.names[g.Name] = true
 	}
@@ -226,7 +237,9 @@ func (s *sink) Submit(ctx context.Context, sub *Submission) error {
 			return fmt.Errorf("%w: submission %s: encoding: %w", ErrInvalid, sub.UUID, err)
 		}
 	}
-	w.Sub = sub.queuedCopy()
+	if r.keepSub {
+		w.Sub = sub.queuedCopy()
+	}
 	if err := s.enqueue(ctx, sub, &w, dir); err != nil {
 		if orig != nil {
 			sub.Files = orig // not committed: the source keeps its files

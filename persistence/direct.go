@@ -105,6 +105,10 @@ func (s *Store) Direct(ctx context.Context, group, owner string, n int) (*Lane, 
 	return l, nil
 }
 
+// UsesSubmissions reports whether the store may hand QueuedWork.Sub to a
+// worker (collector.SubmissionUser): only where it hands work over.
+func (s *Store) UsesSubmissions() bool { return s.d.writers == 1 }
+
 // C is where handed-over items arrive (nil, never ready, on a nil lane).
 func (l *Lane) C() <-chan Item {
 	if l == nil {

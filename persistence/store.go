@@ -92,7 +92,10 @@ type Store struct {
 	sources map[string]int64
 }
 
-var _ collector.Queue = (*Store)(nil)
+var (
+	_ collector.Queue          = (*Store)(nil)
+	_ collector.SubmissionUser = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the store and applies migrations.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
